@@ -1,0 +1,299 @@
+"""The ASGI application: routes each listening port to one service of one emulated cloud,
+injects faults, and keeps the request log.
+
+Each (cloud, service) pair has its own base URL (its own port on 127.0.0.1), like the real
+services have their own hosts, so clients address the emulator exactly as they address a
+cloud: an authority host, a Graph endpoint and a Partner Center endpoint per cloud.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .clouds import CLOUDS, EmulatedCloud
+from .faults import Fault, FaultInjector
+from .store import Store
+
+# Keys whose values are secrets wherever they appear in a logged body (form or JSON).
+SECRET_KEYS = frozenset({"client_secret", "client_assertion", "password", "refresh_token", "access_token",
+                         "assertion", "secretText", "secret", "key", "code", "code_verifier"})
+REDACTED = "**REDACTED**"
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
+
+def redact(value: Any) -> Any:
+    """A copy of a parsed body with every secret value replaced."""
+    if isinstance(value, dict):
+        return {k: (REDACTED if k in SECRET_KEYS and v is not None else redact(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+class EmulatedError(Exception):
+    """An error answer of an emulated service; each service renders it in its own shape."""
+
+    def __init__(self, status: int, code: str, message: str, *, details: list[dict[str, Any]] | None = None,
+                 headers: dict[str, str] | None = None, aadsts: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or []
+        self.headers = headers or {}
+        self.aadsts = aadsts
+
+
+@dataclass
+class Answer:
+    """What a handler answers: a status, a JSON body (or None) and headers."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False
+    raw: bytes | None = None
+
+
+@dataclass
+class Call:
+    """One request as the services see it."""
+
+    emulator: "Emulator"
+    cloud: EmulatedCloud
+    service: str
+    method: str
+    path: str
+    raw_query: str
+    headers: dict[str, str]
+    body: bytes
+    base_url: str
+    request_id: str
+    log: dict[str, Any]
+
+    @property
+    def query(self) -> dict[str, str]:
+        """Query parameters (the last value wins for repeated names)."""
+        return dict(parse_qsl(self.raw_query, keep_blank_values=True))
+
+    def json(self) -> Any:
+        """The JSON body; raises EmulatedError 400 for a body that is not JSON."""
+        if not self.body:
+            return None
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise EmulatedError(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type "
+                                "header is set and payload is of valid JSON format.") from exc
+
+    def form(self) -> dict[str, str]:
+        """The form-encoded body (token requests)."""
+        return dict(parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True))
+
+    def identify(self, tenant_id: str | None, client_id: str | None) -> None:
+        """Record who is calling, for the request log and the per-client rate limit."""
+        if tenant_id:
+            self.log["tenant_id"] = tenant_id
+        if client_id:
+            self.log["client_id"] = client_id
+
+
+class RequestLog:
+    """Every request the emulator answered, in order, with secrets redacted."""
+
+    def __init__(self, limit: int = 500_000) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[dict[str, Any]] = []
+        self._seq = 0
+        self._limit = limit
+
+    def add(self, entry: dict[str, Any]) -> None:
+        """Append one finished entry."""
+        with self._lock:
+            self._seq += 1
+            entry["seq"] = self._seq
+            self._entries.append(entry)
+            if len(self._entries) > self._limit:
+                del self._entries[: len(self._entries) - self._limit]
+
+    def entries(self, filters: dict[str, str]) -> list[dict[str, Any]]:
+        """Entries matching every given field (`since` filters on seq)."""
+        since = int(filters.pop("since", "0") or 0)
+        with self._lock:
+            selected = [e for e in self._entries if e["seq"] > since]
+        return [e for e in selected if all(str(e.get(k)) == v for k, v in filters.items())]
+
+    def clear(self) -> None:
+        """Forget every entry (sequence numbers keep growing)."""
+        with self._lock:
+            self._entries.clear()
+
+
+Handler = Callable[[Call], Answer]
+
+
+class Service:
+    """Base of the emulated services: dispatch and error rendering."""
+
+    name = ""
+
+    def handle(self, call: Call) -> Answer:
+        """Answer one request."""
+        raise NotImplementedError
+
+    def render_error(self, call: Call, error: EmulatedError) -> Answer:
+        """The service's error body for an EmulatedError."""
+        raise NotImplementedError
+
+    def fault_answer(self, call: Call, fault: Fault) -> Answer:
+        """The answer a throttled or failing request gets from this service."""
+        if fault.kind in ("throttle", "rate_limit"):
+            error = EmulatedError(429, "TooManyRequests", "Too many requests. Please try again later.",
+                                  headers={"Retry-After": str(fault.retry_after)})
+        else:
+            error = EmulatedError(fault.status, "ServiceUnavailable" if fault.status == 503 else "InternalServerError",
+                                  "The service is temporarily unavailable. Please try again later."
+                                  if fault.status == 503 else "An internal server error occurred.",
+                                  headers={"Retry-After": str(fault.retry_after)} if fault.retry_after else {})
+        return self.render_error(call, error)
+
+    def guarded(self, call: Call, tenant_id: str, client_id: str, process: Callable[[], Answer]) -> Answer:
+        """Run `process` for an identified caller, unless a fault is injected instead."""
+        emulator = call.emulator
+        fault = emulator.faults.before_request(self.name, tenant_id, client_id, call.method, call.path, time.time())
+        if fault is None:
+            return process()
+        call.log["fault"] = fault.kind
+        if fault.kind == "drop_before":
+            return Answer(0, drop=True)
+        if fault.kind == "drop_after":
+            process()
+            return Answer(0, drop=True)
+        return self.fault_answer(call, fault)
+
+
+class Emulator:
+    """State, faults, log and the per-port routing of one emulator instance."""
+
+    def __init__(self, store: Store, *, pc_auto_register_after: float | None = None, pc_utf8_bom: bool = True) -> None:
+        # Imported here: the service modules import this one for Call/Answer.
+        from .control import ControlService
+        from .graph import GraphService
+        from .identity import IdentityService
+        from .partner_center import PartnerCenterService
+
+        self.store = store
+        self.faults = FaultInjector()
+        self.log = RequestLog()
+        self.pc_auto_register_after = pc_auto_register_after
+        self.pc_utf8_bom = pc_utf8_bom
+        self.services: dict[str, Service] = {
+            "identity": IdentityService(), "graph": GraphService(), "partner_center": PartnerCenterService(),
+            "control": ControlService(),
+        }
+        self.ports: dict[int, tuple[str, str]] = {}
+        self.endpoints: dict[str, dict[str, str]] = {}
+        self.control_url = ""
+        self.ca_bundle = ""
+
+    def bind(self, port: int, cloud: str, service: str) -> None:
+        """Route a listening port to one service of one cloud ('-' for the control API)."""
+        self.ports[port] = (cloud, service)
+        base = f"https://127.0.0.1:{port}"
+        if service == "control":
+            self.control_url = f"{base}/_emulator"
+        else:
+            self.endpoints.setdefault(cloud, {})[service] = base
+
+    def endpoint(self, cloud: str, service: str) -> str:
+        """Base URL of a service of a cloud."""
+        return self.endpoints[cloud][service]
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        body = await request.body()
+        answer, entry = self.answer(scope, dict(request.headers), body)
+        if answer.drop:
+            _drop_connection(send)
+        else:
+            content = answer.raw if answer.raw is not None else (b"" if answer.body is None else json.dumps(answer.body).encode())
+            headers = dict(answer.headers)
+            if answer.body is not None and answer.raw is None:
+                headers.setdefault("Content-Type", "application/json")
+            response = Response(content=content, status_code=answer.status, headers=headers)
+            await response(scope, receive, send)
+        if entry["service"] != "control":
+            self.log.add(entry)
+
+    def answer(self, scope: dict[str, Any], headers: dict[str, str], body: bytes) -> tuple[Answer, dict[str, Any]]:
+        """Run one request through its service; returns the answer and its log entry."""
+        started = time.time()
+        port = scope["server"][1]
+        cloud_name, service_name = self.ports[port]
+        service = self.services[service_name]
+        request_id = str(uuid.uuid4())
+        path = scope["path"]
+        raw_query = scope.get("query_string", b"").decode("latin-1")
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="milliseconds"),
+            "cloud": None if service_name == "control" else cloud_name, "service": service_name,
+            "method": scope["method"], "path": path, "query": raw_query, "status": None, "tenant_id": None,
+            "client_id": None, "body": None, "request_id": request_id,
+            "client_request_id": headers.get("client-request-id") or headers.get("ms-correlationid"),
+            "user_agent": headers.get("user-agent"), "fault": None,
+        }
+        call = Call(self, CLOUDS.get(cloud_name, CLOUDS["public"]), service_name, scope["method"], path, raw_query,
+                    headers, body, f"https://127.0.0.1:{port}", request_id, entry)
+        if scope["method"] in WRITE_METHODS and body:
+            entry["body"] = _logged_body(headers, body)
+        try:
+            answer = service.handle(call)
+        except EmulatedError as error:
+            answer = service.render_error(call, error)
+        entry["status"] = None if answer.drop else answer.status
+        entry["duration_ms"] = round((time.time() - started) * 1000, 3)
+        return answer, entry
+
+
+def _logged_body(headers: dict[str, str], body: bytes) -> Any:
+    """The parsed body of a write request with secrets redacted."""
+    content_type = headers.get("content-type", "")
+    try:
+        if "application/x-www-form-urlencoded" in content_type:
+            return redact(dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True)))
+        return redact(json.loads(body))
+    except (ValueError, UnicodeDecodeError):
+        return "(unparsable body)"
+
+
+def _drop_connection(send: Callable[..., Any]) -> None:
+    """Close the client's connection without any response, as a network drop does.
+
+    ASGI has no message for this, so reach the transport of uvicorn's request cycle
+    (`send` is its bound method); the emulator pins uvicorn for that reason.
+    """
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        raise RuntimeError("dropped-connection faults need uvicorn's h11 or httptools protocol")
+    transport.abort()
+    cycle.disconnected = True
