@@ -1,0 +1,547 @@
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This file is PRIVATE to the partnercenter.national_cloud collection: it may change at any time and
+# is not meant to be used by other collections.
+"""App registrations as desired state (the logic of the pc_aad_app module).
+
+- Lookup by object_id, app_id or unique_name (alternate keys), else by exact display_name with an
+  escaped ``$filter``; several matches are an error that lists them.
+- Only the options that are set are compared and written; lists compare as sets.
+- Creation: with unique_name, Graph's upsert ``PATCH /applications(uniqueName='...')`` with
+  ``Prefer: create-if-missing`` (201 created, 204 existed), so concurrent runs create one app
+  (https://learn.microsoft.com/graph/api/application-upsert); without it, look up then POST.
+- The service principal is ensured (``POST /servicePrincipals``), retrying while the new app has
+  not replicated (``NoBackingApplicationObject``); 409 means it exists.
+- Redirect URIs are validated before any request, following
+  https://learn.microsoft.com/entra/identity-platform/reply-url
+"""
+
+from __future__ import annotations
+
+import copy
+import typing as t
+from urllib.parse import urlsplit
+
+from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
+
+from ._errors import ConfigurationError, ConflictError, NotFoundError, ServiceError, TransportError
+from ._graph import GraphClient, key_segment, odata_string
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from ._module import PartnerCenterModule
+
+SIGN_IN_AUDIENCES = (
+    "AzureADMyOrg",
+    "AzureADMultipleOrgs",
+    "AzureADandPersonalMicrosoftAccount",
+    "PersonalMicrosoftAccount",
+)
+WORK_OR_SCHOOL_ONLY = frozenset(("AzureADMyOrg", "AzureADMultipleOrgs"))
+# New apps sign in this audience when none is given (Graph default since April 2024).
+DEFAULT_AUDIENCE = "AzureADMyOrg"
+
+APPLICATION_SELECT = (
+    "id",
+    "appId",
+    "displayName",
+    "uniqueName",
+    "signInAudience",
+    "web",
+    "publicClient",
+    "isFallbackPublicClient",
+    "identifierUris",
+    "notes",
+    "tags",
+)
+MANAGED = (
+    "displayName",
+    "signInAudience",
+    "web",
+    "publicClient",
+    "isFallbackPublicClient",
+    "identifierUris",
+    "notes",
+    "tags",
+)
+# Writable sub-properties of the complex properties we manage.
+WRITABLE = {
+    "web": ("redirectUris", "homePageUrl", "logoutUrl", "implicitGrantSettings"),
+    "publicClient": ("redirectUris",),
+}
+# Paths compared as sets (order never matters).
+SET_PATHS = frozenset((("web", "redirectUris"), ("publicClient", "redirectUris"), ("identifierUris",), ("tags",)))
+
+_SPECIAL = set("!$'(),;")
+MAX_URI_LENGTH = 256
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
+
+
+# -------------------------------------------------------------------------------------------------
+# Validation (before any request)
+# -------------------------------------------------------------------------------------------------
+
+
+def _check_common(option: str, uri: str) -> t.Any:
+    if not isinstance(uri, str) or not uri.strip() or uri != uri.strip():
+        raise ConfigurationError("%s: %r is not a valid redirect URI." % (option, uri), option=option)
+    if len(uri) > MAX_URI_LENGTH:
+        raise ConfigurationError(
+            "%s: %s is longer than %d characters." % (option, uri[:40] + "...", MAX_URI_LENGTH), option=option
+        )
+    bad = sorted(_SPECIAL & set(uri))
+    if bad:
+        raise ConfigurationError(
+            "%s: %s contains %s, which Entra ID does not allow in redirect URIs (! $ ' ( ) , ;)."
+            % (option, uri, " ".join(bad)),
+            option=option,
+        )
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise ConfigurationError("%s: %s is not a valid URI." % (option, uri), option=option) from None
+    if parts.fragment or "#" in uri:
+        raise ConfigurationError("%s: %s must not contain a fragment (#)." % (option, uri), option=option)
+    return parts
+
+
+def _http_allowed(parts: t.Any) -> bool:
+    """http is accepted only for loopback (RFC 8252 §7.3/§8.3); IPv6 [::1] is not supported."""
+    return parts.scheme == "http" and (parts.hostname or "").lower() in _LOOPBACK_HOSTS
+
+
+def validate_web_redirect_uri(uri: str, option: str = "web.redirect_uris") -> None:
+    """Web redirect URIs: https, or http on localhost/127.0.0.1."""
+    parts = _check_common(option, uri)
+    scheme = parts.scheme.lower()
+    if scheme == "https" and parts.hostname:
+        return
+    if _http_allowed(parts._replace(scheme=scheme)):
+        return
+    if scheme == "http" and (parts.hostname or "") in ("::1", "[::1]"):
+        raise ConfigurationError(
+            "%s: %s uses the IPv6 loopback, which Entra ID does not support." % (option, uri), option=option
+        )
+    raise ConfigurationError(
+        "%s: %s must use https (http is allowed only for http://localhost or http://127.0.0.1)." % (option, uri),
+        option=option,
+    )
+
+
+def validate_public_client_redirect_uri(uri: str, option: str = "public_client_redirect_uris") -> None:
+    """Public client (mobile/desktop) redirect URIs: https, http loopback, custom schemes, OOB."""
+    if uri == "urn:ietf:wg:oauth:2.0:oob":
+        return
+    parts = _check_common(option, uri)
+    scheme = parts.scheme.lower()
+    if scheme == "https" and parts.hostname:
+        return
+    if scheme == "http":
+        if _http_allowed(parts._replace(scheme=scheme)):
+            return
+        raise ConfigurationError(
+            "%s: %s must use https, http://localhost, http://127.0.0.1 or a custom scheme (e.g. msal<app id>://auth)."
+            % (option, uri),
+            option=option,
+        )
+    if not scheme or "://" not in uri:
+        raise ConfigurationError(
+            "%s: %s needs a scheme, e.g. https://..., http://localhost or myapp://callback." % (option, uri),
+            option=option,
+        )
+    if scheme in ("javascript", "data", "vbscript", "file"):
+        raise ConfigurationError("%s: the %s: scheme is not allowed." % (option, scheme), option=option)
+
+
+def validate_audience_rules(web_uris: t.Sequence[str], public_uris: t.Sequence[str], audience: str) -> None:
+    """Limits that depend on the sign-in audience: count, wildcards, query strings."""
+    uris = list(web_uris) + list(public_uris)
+    work_only = audience in WORK_OR_SCHOOL_ONLY
+    limit = 256 if work_only else 100
+    if len(set(uris)) > limit:
+        raise ConfigurationError(
+            "An application with sign-in audience %s may have at most %d redirect URIs; %d were given."
+            % (audience, limit, len(set(uris))),
+            option="web",
+        )
+    if work_only:
+        return
+    for uri in uris:
+        if "*" in uri:
+            raise ConfigurationError(
+                "Wildcard redirect URIs (%s) are not supported for apps that sign in personal Microsoft accounts "
+                "(sign_in_audience %s)." % (uri, audience),
+                option="sign_in_audience",
+            )
+        if urlsplit(uri).query:
+            raise ConfigurationError(
+                "Query parameters in redirect URIs (%s) are not allowed for apps that sign in personal Microsoft "
+                "accounts (sign_in_audience %s)." % (uri, audience),
+                option="sign_in_audience",
+            )
+
+
+def validate_params(params: t.Mapping[str, t.Any]) -> None:
+    """Everything that can be checked without a request."""
+    web = params.get("web") or {}
+    web_uris = web.get("redirect_uris") or []
+    public_uris = params.get("public_client_redirect_uris") or []
+    for uri in web_uris:
+        validate_web_redirect_uri(uri)
+    for uri in public_uris:
+        validate_public_client_redirect_uri(uri)
+    for name in ("home_page_url", "logout_url"):
+        value = web.get(name)
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("https", "http") or not parts.hostname:
+                raise ConfigurationError("web.%s must be an http(s) URL, got %r." % (name, value), option="web")
+            if name == "logout_url" and parts.scheme == "http" and not _http_allowed(parts):
+                raise ConfigurationError(
+                    "web.logout_url must use https (or http on localhost): %r." % value, option="web"
+                )
+    for uri in params.get("identifier_uris") or []:
+        if not isinstance(uri, str) or ":" not in uri or uri != uri.strip():
+            raise ConfigurationError(
+                "identifier_uris: %r is not an absolute URI (e.g. api://<app id>)." % (uri,), option="identifier_uris"
+            )
+    if params.get("sign_in_audience"):
+        validate_audience_rules(web_uris, public_uris, params["sign_in_audience"])
+    if (
+        params.get("state") == "present"
+        and params.get("unique_name") is not None
+        and not str(params["unique_name"]).strip()
+    ):
+        raise ConfigurationError("unique_name must not be empty.", option="unique_name")
+
+
+# -------------------------------------------------------------------------------------------------
+# Desired state and comparison
+# -------------------------------------------------------------------------------------------------
+
+
+def desired_state(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """Graph (camelCase) properties for the options that are set; unset options are left alone."""
+    desired: dict[str, t.Any] = {}
+    if params.get("display_name") is not None:
+        desired["displayName"] = params["display_name"]
+    if params.get("sign_in_audience") is not None:
+        desired["signInAudience"] = params["sign_in_audience"]
+    web = params.get("web")
+    if web:
+        out: dict[str, t.Any] = {}
+        for option, prop in (
+            ("redirect_uris", "redirectUris"),
+            ("home_page_url", "homePageUrl"),
+            ("logout_url", "logoutUrl"),
+        ):
+            if web.get(option) is not None:
+                out[prop] = _none_if_blank(web[option])
+        grant = web.get("implicit_grant") or {}
+        settings = {
+            prop: grant[option]
+            for option, prop in (("id_token", "enableIdTokenIssuance"), ("access_token", "enableAccessTokenIssuance"))
+            if grant.get(option) is not None
+        }
+        if settings:
+            out["implicitGrantSettings"] = settings
+        if out:
+            desired["web"] = out
+    if params.get("public_client_redirect_uris") is not None:
+        desired["publicClient"] = {"redirectUris": list(params["public_client_redirect_uris"])}
+    if params.get("is_fallback_public_client") is not None:
+        desired["isFallbackPublicClient"] = params["is_fallback_public_client"]
+    if params.get("identifier_uris") is not None:
+        desired["identifierUris"] = list(params["identifier_uris"])
+    if params.get("notes") is not None:
+        desired["notes"] = _none_if_blank(params["notes"])
+    if params.get("tags") is not None:
+        desired["tags"] = list(params["tags"])
+    return desired
+
+
+def _none_if_blank(value: t.Any) -> t.Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _differs(path: tuple[str, ...], have: t.Any, want: t.Any) -> bool:
+    if isinstance(want, dict):
+        have = have if isinstance(have, dict) else {}
+        return any(_differs(path + (key,), have.get(key), value) for key, value in want.items())
+    if path in SET_PATHS:
+        return set(have or []) != set(want or [])
+    if isinstance(want, bool):
+        return bool(have) != want
+    return _none_if_blank(have) != _none_if_blank(want)
+
+
+def _merge(base: t.Any, update: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    result = copy.deepcopy(base) if isinstance(base, dict) else {}
+    for key, value in update.items():
+        if isinstance(value, dict):
+            result[key] = _merge(result.get(key), value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def _writable(prop: str, value: t.Any) -> dict[str, t.Any]:
+    value = value if isinstance(value, dict) else {}
+    return {k: copy.deepcopy(value[k]) for k in WRITABLE[prop] if k in value}
+
+
+def compute_patch(current: t.Mapping[str, t.Any] | None, desired: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The PATCH body that brings ``current`` to ``desired`` (empty when nothing differs).
+
+    Complex properties (web, publicClient) are sent whole (their writable parts, with the desired
+    sub-properties applied), so the result is right whether Graph merges or replaces them.
+    """
+    current = current or {}
+    patch: dict[str, t.Any] = {}
+    for prop, want in desired.items():
+        have = current.get(prop)
+        if not _differs((prop,), have, want):
+            continue
+        patch[prop] = _merge(_writable(prop, have), want) if prop in WRITABLE else copy.deepcopy(want)
+    return patch
+
+
+def managed_view(app: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
+    """The managed properties of an application, in snake_case, lists sorted (for diff)."""
+    if not app:
+        return {}
+    view: dict[str, t.Any] = {}
+    for prop in MANAGED:
+        if prop not in app:
+            continue
+        value = copy.deepcopy(app[prop])
+        if prop in WRITABLE:
+            value = _writable(prop, value)
+            if "redirectUris" in value:
+                value["redirectUris"] = sorted(value["redirectUris"] or [])
+        elif (prop,) in SET_PATHS:
+            value = sorted(value or [])
+        view[prop] = value
+    return camel_dict_to_snake_dict(view)
+
+
+def to_snake(app: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
+    """An application as returned to the user: snake_case, without OData annotations."""
+    if not app:
+        return {}
+    return camel_dict_to_snake_dict({k: v for k, v in app.items() if not k.startswith("@odata")})
+
+
+# -------------------------------------------------------------------------------------------------
+# Graph operations
+# -------------------------------------------------------------------------------------------------
+
+
+def _get_or_none(graph: GraphClient, path: str) -> dict[str, t.Any] | None:
+    try:
+        return graph.get(path, select=APPLICATION_SELECT, operation="read_application")
+    except NotFoundError:
+        return None
+
+
+def describe(app: t.Mapping[str, t.Any]) -> str:
+    return "%r (appId %s, id %s)" % (app.get("displayName"), app.get("appId"), app.get("id"))
+
+
+def find_application(
+    graph: GraphClient,
+    *,
+    object_id: str | None = None,
+    app_id: str | None = None,
+    unique_name: str | None = None,
+    display_name: str | None = None,
+) -> dict[str, t.Any] | None:
+    """The one application the identifiers designate, or None; several matches are an error."""
+    if object_id:
+        app = _get_or_none(graph, "applications/%s" % _guid_path(object_id, "object_id"))
+    elif app_id:
+        app = _get_or_none(graph, key_segment("applications", "appId", app_id))
+    elif unique_name:
+        app = _get_or_none(graph, key_segment("applications", "uniqueName", unique_name))
+    elif display_name:
+        matches = graph.list(
+            "applications",
+            filter="displayName eq %s" % odata_string(display_name),
+            select=APPLICATION_SELECT,
+            operation="read_application",
+        )
+        if len(matches) > 1:
+            raise ConfigurationError(
+                "%d applications have the display name %r: %s. Identify the application with app_id, object_id or "
+                "unique_name." % (len(matches), display_name, "; ".join(describe(m) for m in matches)),
+                option="display_name",
+            )
+        app = matches[0] if matches else None
+    else:
+        raise ConfigurationError("One of app_id, object_id, unique_name or display_name is required.")
+    if app and unique_name and app.get("uniqueName") and app["uniqueName"] != unique_name:
+        raise ConfigurationError(
+            "The application %s has unique name %r, not %r; a unique name cannot be changed once set."
+            % (describe(app), app["uniqueName"], unique_name),
+            option="unique_name",
+        )
+    return app
+
+
+def _guid_path(value: str, option: str) -> str:
+    text = str(value).strip()
+    if not text or any(c in text for c in "/?#%'() "):
+        raise ConfigurationError("%s must be a GUID, got %r." % (option, value), option=option)
+    return text
+
+
+def ensure_service_principal(
+    graph: GraphClient, app_id: str, *, fresh: bool, check_mode: bool
+) -> tuple[str | None, bool]:
+    """The id of the app's service principal, creating it if missing; and whether it was created."""
+    path = key_segment("servicePrincipals", "appId", app_id)
+    if not fresh:
+        try:
+            return graph.get(path, select=("id", "appId"), operation="read_service_principal")["id"], False
+        except NotFoundError:
+            pass
+    if check_mode:
+        return None, True
+
+    def create() -> t.Any:
+        return graph.post("servicePrincipals", {"appId": app_id}, operation="create_service_principal")
+
+    try:
+        response = graph.retry_dependent_write(create, what="the service principal of application %s" % app_id)
+    except ConflictError:  # it exists (created by a concurrent run, or a replica was behind)
+        existing = graph.wait_for(
+            lambda: graph.get(path, select=("id", "appId"), operation="read_service_principal"),
+            what="the existing service principal of application %s" % app_id,
+        )
+        return existing["id"], False
+    return (response.body or {}).get("id"), True
+
+
+def _create(module: PartnerCenterModule, desired: dict[str, t.Any]) -> tuple[dict[str, t.Any], bool]:
+    """Create the app; return it and whether it came from our write (False: a concurrent run's)."""
+    graph = module.graph
+    unique_name = module.params.get("unique_name")
+    if unique_name:
+        body = dict(desired)
+        response = graph.patch(
+            key_segment("applications", "uniqueName", unique_name),
+            body,
+            headers={"Prefer": "create-if-missing"},
+            operation="create_application",
+        )
+        if response.status == 201 and response.body:
+            return response.body, True
+        # 204: it already existed (a concurrent run won the race) and our PATCH set the desired state.
+        app = graph.wait_for(
+            lambda: graph.get(
+                key_segment("applications", "uniqueName", unique_name),
+                select=APPLICATION_SELECT,
+                operation="read_application",
+            ),
+            what="application with unique name %r" % unique_name,
+        )
+        return app, False
+    try:
+        response = graph.post("applications", desired, operation="create_application")
+    except (TransportError, ServiceError) as exc:
+        if isinstance(exc, TransportError) or exc.status >= 500:
+            exc.hint = _join(
+                exc.hint,
+                "The application may have been created anyway: the create was not retried, to avoid a duplicate. "
+                "Rerun the task (it looks the application up first), or set unique_name for race-free creation.",
+            )
+        raise
+    return response.body or {}, True
+
+
+def _join(*parts: str | None) -> str:
+    return " ".join(p for p in parts if p)
+
+
+def run_pc_aad_app(module: PartnerCenterModule) -> dict[str, t.Any]:
+    """The pc_aad_app module: returns the result mapping (changed, app_id, object_id, ...)."""
+    p = module.params
+    validate_params(p)
+    module.validate()
+    display_name_is_key = not (p.get("object_id") or p.get("app_id") or p.get("unique_name"))
+    app = find_application(
+        module.graph,
+        object_id=p.get("object_id"),
+        app_id=p.get("app_id"),
+        unique_name=p.get("unique_name"),
+        display_name=p.get("display_name") if display_name_is_key else None,
+    )
+
+    if p["state"] == "absent":
+        if app is None:
+            module.set_diff({}, {})
+            return {
+                "changed": False,
+                "app_id": None,
+                "object_id": None,
+                "service_principal_id": None,
+                "application": {},
+            }
+        module.set_diff(managed_view(app), {})
+        changed = True
+        if not module.check_mode:
+            try:
+                module.graph.delete("applications/%s" % app["id"], operation="delete_application")
+            except NotFoundError:  # deleted meanwhile by someone else
+                changed = False
+        return {
+            "changed": changed,
+            "app_id": app.get("appId"),
+            "object_id": app.get("id"),
+            "service_principal_id": None,
+            "application": to_snake(app),
+        }
+
+    desired = desired_state(p)
+    audience = desired.get("signInAudience") or (app or {}).get("signInAudience") or DEFAULT_AUDIENCE
+    web_uris = ((desired.get("web") or {}).get("redirectUris")) or []
+    public_uris = ((desired.get("publicClient") or {}).get("redirectUris")) or []
+    validate_audience_rules(web_uris, public_uris, audience)
+
+    changed = False
+    fresh = False
+    if app is None:
+        if not desired.get("displayName"):
+            raise ConfigurationError("display_name is required to create the application.", option="display_name")
+        before: dict[str, t.Any] = {}
+        if module.check_mode:
+            after = desired
+        else:
+            after, fresh = _create(module, desired)
+        changed = True
+    else:
+        before = app
+        patch = compute_patch(app, desired)
+        after = _merge(app, patch)
+        if patch:
+            changed = True
+            if not module.check_mode:
+                module.graph.patch("applications/%s" % app["id"], patch, operation="update_application")
+
+    sp_id = None
+    app_id = after.get("appId")
+    if p.get("service_principal", True):
+        if app_id:
+            sp_id, sp_created = ensure_service_principal(
+                module.graph, app_id, fresh=fresh, check_mode=module.check_mode
+            )
+            changed = changed or sp_created
+        else:  # check mode, app to be created: its service principal would be created too
+            changed = True
+    module.set_diff(managed_view(before), managed_view(after))
+    return {
+        "changed": changed,
+        "app_id": app_id,
+        "object_id": after.get("id"),
+        "service_principal_id": sp_id,
+        "application": to_snake(after),
+    }
