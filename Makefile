@@ -30,7 +30,7 @@ SANITY_TREE := build/sanity/ansible_collections/$(COLLECTION_NAMESPACE)/$(COLLEC
 
 # The pytest suites `make test` runs, in order. Adding a suite is adding its directory here.
 # A listed suite that does not exist, or collects no test, fails the run.
-PYTEST_SUITES := tests/unit tests/emulator/tests
+PYTEST_SUITES := tests/unit tests/emulator/tests tests/e2e
 
 # Pass-through arguments, e.g. make unit PYTEST_ARGS='-k secret -x'
 PYTEST_ARGS ?=

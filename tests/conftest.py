@@ -11,8 +11,11 @@ Expected failures (xfail) are not skips and are governed by xfail_strict instead
 from __future__ import annotations
 
 import os
+from typing import Iterator
 
 import pytest
+
+from tests.emulator.client import EmulatorProcess
 
 ALLOW_SKIPS_ENV = "PC_ALLOW_SKIPS"
 
@@ -52,3 +55,13 @@ def pytest_make_collect_report(collector):
     if report.skipped and not _skips_allowed():
         _fail_skip(report, f"collection of {collector.nodeid}")
     return report
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[EmulatorProcess]:
+    """A running emulator (the real `python -m tests.emulator`): all four clouds, two tenants each.
+
+    One per test session (and per xdist worker); suites reset it as their tests need.
+    """
+    with EmulatorProcess("--tenants", "2", "--fault-seed", "7") as process:
+        yield process

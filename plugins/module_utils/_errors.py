@@ -99,6 +99,8 @@ AADSTS_HINTS: dict[str, str] = {
     "AADSTS90002": "The tenant was not found: check tenant_id and that the tenant belongs to the "
     "selected cloud (option cloud).",
     "AADSTS90038": "The tenant belongs to another national cloud: check the option cloud.",
+    "AADSTS900382": "The tenant belongs to another cloud than the authority that was asked (for example a US "
+    "Government tenant at the global authority): set the option cloud to the tenant's cloud.",
     "AADSTS1002012": "The requested scope belongs to another cloud: check the option cloud "
     "(a token for one national cloud cannot be used in another).",
     "AADSTS500011": "The resource does not exist in this tenant, which usually means it belongs to "

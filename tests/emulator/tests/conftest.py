@@ -1,19 +1,10 @@
-"""Fixtures of the emulator's own tests: one emulator per test session (all four clouds, two
-tenants each), reset to its seeded state before every test."""
+"""The emulator's own tests start every test from its seeded state (the `emulator` fixture is in
+tests/conftest.py)."""
 from __future__ import annotations
-
-from typing import Iterator
 
 import pytest
 
 from tests.emulator.client import EmulatorProcess
-
-
-@pytest.fixture(scope="session")
-def emulator() -> Iterator[EmulatorProcess]:
-    """A running emulator (the real `python -m tests.emulator`)."""
-    with EmulatorProcess("--tenants", "2", "--fault-seed", "7") as process:
-        yield process
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,140 @@
+"""End-to-end fixtures: run real `ansible-playbook` against the emulator and read back what
+happened (task results from a recording callback, requests from the emulator's log)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.emulator.client import REPO_ROOT, EmulatorProcess
+
+COLLECTIONS_PATH = REPO_ROOT / "build" / "collections"
+CALLBACKS = Path(__file__).resolve().parent / "callback_plugins"
+FQCN = "partnercenter.national_cloud"
+
+
+@dataclass
+class TaskResult:
+    """One task's outcome on one host."""
+
+    task: str
+    action: str
+    status: str
+    result: dict[str, Any]
+    host: str = "localhost"
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.result.get("changed"))
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+    @property
+    def msg(self) -> str:
+        return str(self.result.get("msg", ""))
+
+
+@dataclass
+class PlaybookRun:
+    """What one ansible-playbook run printed and did."""
+
+    rc: int
+    stdout: str
+    stderr: str
+    tasks: list[TaskResult] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def module_results(self) -> list[TaskResult]:
+        """Results of the collection's modules (not debug/assert/set_fact)."""
+        return [t for t in self.tasks if t.action.startswith(FQCN)]
+
+    @property
+    def last(self) -> TaskResult:
+        return self.module_results()[-1]
+
+    def graph_writes(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["service"] == "graph" and r["method"] in ("POST", "PATCH", "PUT", "DELETE")]
+
+    def identity_requests(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["service"] == "identity"]
+
+
+class Runner:
+    """Writes a playbook, runs ansible-playbook against the emulator, collects the results."""
+
+    def __init__(self, emulator: EmulatorProcess, workdir: Path) -> None:
+        self.emulator = emulator
+        self.workdir = workdir
+        self.token_cache = workdir / "token-cache"
+        self.count = 0
+
+    def auth(self, tenant: dict[str, Any], who: str = "admin", **overrides: Any) -> dict[str, Any]:
+        """module_defaults for one tenant of the emulator (credentials of the seeded `who` client)."""
+        endpoints = self.emulator.endpoints(tenant["cloud"])
+        auth = {"cloud": tenant["cloud"], "tenant_id": tenant["tenant_id"], "client_id": tenant[who]["client_id"],
+                "client_secret": tenant[who]["client_secret"], "authority_host": endpoints["authority_host"],
+                "graph_endpoint": endpoints["graph_endpoint"], "partner_center_endpoint": endpoints["partner_center_endpoint"],
+                "ca_bundle": self.emulator.info["ca_bundle"], "token_cache": str(self.token_cache)}
+        auth.update(overrides)
+        return {key: value for key, value in auth.items() if value is not None}
+
+    def play(self, tasks: list[dict[str, Any]], auth: dict[str, Any] | None = None, **play: Any) -> list[dict[str, Any]]:
+        """A one-play playbook on localhost with the auth in module_defaults of the action group."""
+        body: dict[str, Any] = {"name": "End-to-end", "hosts": "localhost", "connection": "local", "gather_facts": False,
+                                "tasks": tasks, **play}
+        if auth:
+            body["module_defaults"] = {f"group/{FQCN}.all": auth}
+        return [body]
+
+    def run(self, playbook: list[dict[str, Any]], *args: str, env: dict[str, str] | None = None,
+            clear_log: bool = True, timeout: float = 300) -> PlaybookRun:
+        """Run it; the emulator's log is cleared first so `requests` holds only this run's."""
+        self.count += 1
+        path = self.workdir / f"playbook-{self.count}.yml"
+        path.write_text(json.dumps(playbook, indent=1), encoding="utf-8")  # JSON is YAML
+        results = self.workdir / f"results-{self.count}.jsonl"
+        if clear_log:
+            self.emulator.clear_log()
+        completed = subprocess.run(
+            [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(path), *args],
+            cwd=self.workdir, env={**self.env(results), **(env or {})}, capture_output=True, text=True, timeout=timeout,
+            check=False)
+        tasks = []
+        if results.exists():
+            tasks = [TaskResult(**json.loads(line)) for line in results.read_text(encoding="utf-8").splitlines()]
+        return PlaybookRun(completed.returncode, completed.stdout, completed.stderr, tasks, self.emulator.requests_log())
+
+    def env(self, results: Path) -> dict[str, str]:
+        """Environment of ansible-playbook: this collection, the recorder, no colour, this Python."""
+        return {
+            **os.environ,
+            "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH),
+            "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS),
+            "ANSIBLE_CALLBACKS_ENABLED": "result_recorder",
+            "PC_E2E_RESULTS": str(results),
+            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_RETRY_FILES_ENABLED": "0",
+            "ANSIBLE_LOCAL_TEMP": str(self.workdir / "ansible-tmp"),
+            "ANSIBLE_HOME": str(self.workdir / "ansible-home"),
+            "ANSIBLE_DEPRECATION_WARNINGS": "1",
+            # Machines like this one set REQUESTS_CA_BUNDLE to the system bundle: the modules'
+            # ca_bundle must still win (reference/build-notes.md), so keep it set in every run.
+            "REQUESTS_CA_BUNDLE": os.environ.get("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"),
+        }
+
+
+@pytest.fixture
+def runner(emulator: EmulatorProcess, tmp_path: Path) -> Runner:
+    """A playbook runner against a freshly reset emulator."""
+    emulator.reset()
+    return Runner(emulator, tmp_path)

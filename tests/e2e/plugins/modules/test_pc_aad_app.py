@@ -1,0 +1,207 @@
+"""pc_aad_app end to end: ansible-playbook against the emulator, asserting on the emulator's
+state and request log, not only on `changed`."""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import COLLECTIONS_PATH, Runner
+
+MODULE = "partnercenter.national_cloud.pc_aad_app"
+
+
+def app_task(**params) -> dict:
+    return {"name": "Ensure the app registration", MODULE: params}
+
+
+def web_app(**extra) -> dict:
+    return app_task(unique_name="pc-web", display_name="Partner Center web app",
+                    web={"redirect_uris": ["https://app.contoso.example/signin"]}, **extra)
+
+
+def graph_apps(runner: Runner, tenant: dict, **filters: str) -> list[dict]:
+    params = {"$filter": " and ".join(f"{k} eq '{v}'" for k, v in filters.items())} if filters else {}
+    return runner.emulator.graph(tenant).get("/applications", params=params).json()["value"]
+
+
+@pytest.mark.parametrize("cloud", ["public", "usgov", "usgov_dod", "china"])
+def test_create_then_rerun_changes_nothing(runner, cloud):
+    tenant = runner.emulator.tenant(cloud)
+    first = runner.run(runner.play([web_app()], runner.auth(tenant)))
+    assert first.rc == 0, first.stdout
+    assert first.last.changed
+    [app] = graph_apps(runner, tenant, uniqueName="pc-web")
+    assert app["web"]["redirectUris"] == ["https://app.contoso.example/signin"]
+    sp = runner.emulator.graph(tenant).get(f"/servicePrincipals(appId='{app['appId']}')").json()
+    assert first.last.result["app_id"] == app["appId"] and first.last.result["service_principal_id"] == sp["id"]
+    assert [(w["method"], w["status"]) for w in first.graph_writes()] == [("PATCH", 201), ("POST", 201)]
+    assert all(r["user_agent"].startswith("partnercenter.national_cloud/") for r in first.requests)
+    assert all(r["client_request_id"] for r in first.requests)
+
+    second = runner.run(runner.play([web_app()], runner.auth(tenant)))
+    assert second.rc == 0 and not second.last.changed
+    assert second.graph_writes() == []
+    assert second.identity_requests() == []  # the token cache of the first run is warm
+    for path in runner.token_cache.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE(runner.token_cache.stat().st_mode) == 0o700
+
+
+def test_second_task_in_a_playbook_reuses_the_token(runner):
+    tenant = runner.emulator.tenant("public")
+    run = runner.run(runner.play([web_app(), web_app(), app_task(display_name="Second app")], runner.auth(tenant)))
+    assert run.rc == 0, run.stdout
+    tokens = [r for r in run.identity_requests() if r["method"] == "POST"]
+    assert len(tokens) == 1
+    assert len(run.identity_requests()) == 2  # plus one OIDC discovery, for the whole playbook
+
+
+def test_update_one_property_patches_only_that_property(runner):
+    tenant = runner.emulator.tenant("public")
+    assert runner.run(runner.play([web_app()], runner.auth(tenant))).rc == 0
+    run = runner.run(runner.play([web_app(notes="Managed by Ansible")], runner.auth(tenant)), "--diff")
+    assert run.rc == 0 and run.last.changed
+    [write] = run.graph_writes()
+    assert write["method"] == "PATCH" and write["body"] == {"notes": "Managed by Ansible"}
+    assert graph_apps(runner, tenant, uniqueName="pc-web")[0]["notes"] == "Managed by Ansible"
+    diff = run.last.result["diff"]
+    assert diff["before"]["notes"] is None and diff["after"]["notes"] == "Managed by Ansible"
+    assert '+    "notes": "Managed by Ansible"' in run.stdout or '"notes": "Managed by Ansible"' in run.stdout
+
+
+def test_lists_compare_as_sets(runner):
+    tenant = runner.emulator.tenant("public")
+    uris = ["https://a.contoso.example/cb", "https://b.contoso.example/cb"]
+    assert runner.run(runner.play([app_task(display_name="sets", web={"redirect_uris": uris}, tags=["x", "y"])],
+                                  runner.auth(tenant))).rc == 0
+    run = runner.run(runner.play([app_task(display_name="sets", web={"redirect_uris": list(reversed(uris))},
+                                           tags=["y", "x", "y"])], runner.auth(tenant)))
+    assert run.rc == 0 and not run.last.changed and run.graph_writes() == []
+
+
+def test_check_mode_makes_no_write(runner):
+    tenant = runner.emulator.tenant("usgov")
+    created = runner.run(runner.play([web_app()], runner.auth(tenant)), "--check", "--diff")
+    assert created.rc == 0 and created.last.changed
+    assert created.graph_writes() == [] and graph_apps(runner, tenant, uniqueName="pc-web") == []
+    assert runner.run(runner.play([web_app()], runner.auth(tenant))).rc == 0
+    changed = runner.run(runner.play([web_app(notes="would change")], runner.auth(tenant)), "--check", "--diff")
+    assert changed.rc == 0 and changed.last.changed and changed.graph_writes() == []
+    assert graph_apps(runner, tenant, uniqueName="pc-web")[0]["notes"] is None
+    assert "would change" in changed.stdout
+
+
+def test_absent(runner):
+    tenant = runner.emulator.tenant("china")
+    assert runner.run(runner.play([web_app()], runner.auth(tenant))).rc == 0
+    removed = runner.run(runner.play([app_task(unique_name="pc-web", state="absent")], runner.auth(tenant)))
+    assert removed.rc == 0 and removed.last.changed
+    assert [w["method"] for w in removed.graph_writes()] == ["DELETE"]
+    assert graph_apps(runner, tenant, uniqueName="pc-web") == []
+    again = runner.run(runner.play([app_task(unique_name="pc-web", state="absent")], runner.auth(tenant)))
+    assert again.rc == 0 and not again.last.changed and again.graph_writes() == []
+
+
+def test_display_name_ambiguity_lists_the_matches(runner):
+    tenant = runner.emulator.tenant("public")
+    graph = runner.emulator.graph(tenant)
+    ids = [graph.post("/applications", json={"displayName": "Twin"}).json()["appId"] for dummy in range(2)]
+    run = runner.run(runner.play([app_task(display_name="Twin", notes="x")], runner.auth(tenant)))
+    assert run.rc != 0 and run.last.failed
+    assert all(app_id in run.last.msg for app_id in ids)
+    assert run.graph_writes() == []
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_forbidden_names_the_missing_permission(runner):
+    tenant = runner.emulator.tenant("public")
+    run = runner.run(runner.play([web_app()], runner.auth(tenant, who="limited")))
+    assert run.rc != 0
+    message = run.last.msg
+    assert "Authorization_RequestDenied" in message and "Application.ReadWrite" in message
+    denied = next(r for r in run.requests if r["status"] == 403)
+    assert denied["request_id"] in message
+    assert run.last.result["error"]["status"] == 403
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_override_of_another_clouds_endpoint_is_refused_before_any_request(runner):
+    tenant = runner.emulator.tenant("public")
+    run = runner.run(runner.play([web_app()], runner.auth(tenant, graph_endpoint="https://graph.microsoft.us")))
+    assert run.rc != 0 and "graph_endpoint" in run.last.msg and "usgov" in run.last.msg
+    assert run.requests == []
+
+
+def test_tenant_of_another_cloud_gets_a_clear_message(runner):
+    usgov = runner.emulator.tenant("usgov")
+    public_endpoints = runner.emulator.endpoints("public")
+    auth = runner.auth(usgov, cloud="public", authority_host=public_endpoints["authority_host"],
+                       graph_endpoint=public_endpoints["graph_endpoint"])
+    run = runner.run(runner.play([web_app()], auth))
+    assert run.rc != 0 and "AADSTS900382" in run.last.msg
+    assert "cloud" in run.last.msg
+    assert run.graph_writes() == []
+
+
+@pytest.mark.parametrize("name", ["germany", "AzureGermanCloud"])
+def test_germany_is_refused(runner, name):
+    tenant = runner.emulator.tenant("public")
+    run = runner.run(runner.play([web_app()], runner.auth(tenant, cloud=name)))
+    assert run.rc != 0
+    assert "2021-10-29" in run.last.msg and "public" in run.last.msg
+    assert run.requests == []
+
+
+def test_invalid_redirect_uri_fails_before_any_request(runner):
+    tenant = runner.emulator.tenant("public")
+    run = runner.run(runner.play([app_task(display_name="bad", web={"redirect_uris": ["http://contoso.example/cb"]})],
+                                 runner.auth(tenant)))
+    assert run.rc != 0 and "http://contoso.example/cb" in run.last.msg
+    assert run.requests == []
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_concurrent_runs_with_the_same_unique_name_create_one_app(runner):
+    tenant = runner.emulator.tenant("public")
+    playbook = runner.play([web_app()], runner.auth(tenant))
+    runs = []
+    threads = [threading.Thread(target=lambda: runs.append(runner.run(playbook, clear_log=False))) for dummy in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.rc for r in runs] == [0, 0, 0], [r.stdout for r in runs]
+    assert len(graph_apps(runner, tenant, uniqueName="pc-web")) == 1
+    assert len(runner.emulator.graph(tenant).get("/servicePrincipals", params={
+        "$filter": f"appId eq '{graph_apps(runner, tenant, uniqueName='pc-web')[0]['appId']}'"}).json()["value"]) == 1
+
+
+def test_converges_under_replication_lag_and_throttling(runner):
+    tenant = runner.emulator.tenant("usgov")
+    runner.emulator.set_faults(seed=5, replication_lag_min_seconds=1, replication_lag_max_seconds=2,
+                               throttle_probability=0.3, retry_after=1, server_error_probability=0.1,
+                               server_error_statuses=[503], services=["graph"])
+    run = runner.run(runner.play([web_app()], runner.auth(tenant)))
+    assert run.rc == 0, run.stdout
+    faults = {r["fault"] for r in run.requests}
+    assert {"throttle", "server_error"} <= faults or "throttle" in faults
+    runner.emulator.set_faults()
+    time.sleep(2)  # objects created under the lag become visible to our own reads
+    [app] = graph_apps(runner, tenant, uniqueName="pc-web")
+    assert runner.emulator.graph(tenant).get(f"/servicePrincipals(appId='{app['appId']}')").status_code == 200
+    again = runner.run(runner.play([web_app()], runner.auth(tenant)))
+    assert again.rc == 0 and not again.last.changed and again.graph_writes() == []
+
+
+def test_docs_render_with_ansible_doc():
+    completed = subprocess.run([str(Path(sys.executable).parent / "ansible-doc"), MODULE], capture_output=True, text=True,
+                               env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH)}, check=False)
+    assert completed.returncode == 0, completed.stderr
+    assert "unique_name" in completed.stdout and "client_secret" in completed.stdout
