@@ -25,6 +25,7 @@ from ansible.module_utils.common.dict_transformations import camel_dict_to_snake
 
 from ._errors import ConfigurationError, ConflictError, NotFoundError, ServiceError, TransportError
 from ._graph import GraphClient, key_segment, odata_string
+from ._ids import require_guid
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from ._module import PartnerCenterModule
@@ -347,6 +348,23 @@ def describe(app: t.Mapping[str, t.Any]) -> str:
     return "%r (appId %s, id %s)" % (app.get("displayName"), app.get("appId"), app.get("id"))
 
 
+# The options that designate one existing application, for the modules that act on one
+# (pc_aad_permissions, pc_app_secret, ...); documented by the doc fragment target_application.
+TARGET_APPLICATION_SPEC: dict[str, dict[str, t.Any]] = {
+    "object_id": {"type": "str"},
+    "app_id": {"type": "str"},
+    "unique_name": {"type": "str"},
+    "display_name": {"type": "str"},
+}
+TARGET_APPLICATION_MUTUALLY_EXCLUSIVE = [("object_id", "app_id", "unique_name", "display_name")]
+TARGET_APPLICATION_REQUIRED_ONE_OF = [("object_id", "app_id", "unique_name", "display_name")]
+
+
+def find_target_application(module: PartnerCenterModule) -> dict[str, t.Any] | None:
+    """The application the TARGET_APPLICATION_SPEC options of a module designate, or None."""
+    return find_application(module.graph, **{option: module.params[option] for option in TARGET_APPLICATION_SPEC})
+
+
 def find_application(
     graph: GraphClient,
     *,
@@ -357,9 +375,9 @@ def find_application(
 ) -> dict[str, t.Any] | None:
     """The one application the identifiers designate, or None; several matches are an error."""
     if object_id:
-        app = _get_or_none(graph, "applications/%s" % _guid_path(object_id, "object_id"))
+        app = _get_or_none(graph, "applications/%s" % require_guid(object_id, "object_id"))
     elif app_id:
-        app = _get_or_none(graph, key_segment("applications", "appId", app_id))
+        app = _get_or_none(graph, key_segment("applications", "appId", require_guid(app_id, "app_id")))
     elif unique_name:
         app = _get_or_none(graph, key_segment("applications", "uniqueName", unique_name))
     elif display_name:
@@ -369,6 +387,8 @@ def find_application(
             select=APPLICATION_SELECT,
             operation="read_application",
         )
+        # Graph compares display names without case; the module's contract is the exact name.
+        matches = [m for m in matches if m.get("displayName") == display_name]
         if len(matches) > 1:
             raise ConfigurationError(
                 "%d applications have the display name %r: %s. Identify the application with app_id, object_id or "
@@ -385,13 +405,6 @@ def find_application(
             option="unique_name",
         )
     return app
-
-
-def _guid_path(value: str, option: str) -> str:
-    text = str(value).strip()
-    if not text or any(c in text for c in "/?#%'() "):
-        raise ConfigurationError("%s must be a GUID, got %r." % (option, value), option=option)
-    return text
 
 
 def ensure_service_principal(

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from ._clouds import CLOUDS, Cloud, host_of
 from ._errors import AuthenticationError, ConfigurationError, PartnerCenterCollectionError, first_line
 from ._http import HttpClient, MsalHttpClient
+from ._ids import AAD_GRAPH_APP_ID, GRAPH_APP_ID, GUID_PATTERN, PARTNER_CENTER_APP_ID
 from ._version import COLLECTION_NAME, COLLECTION_VERSION
 
 try:
@@ -87,13 +88,6 @@ ENV_VARS = {
     "client_certificate_password": "AZURE_CLIENT_CERTIFICATE_PASSWORD",
     "federated_token_file": "AZURE_FEDERATED_TOKEN_FILE",
 }
-# Application IDs that also appear as ``aud`` of tokens for these resources (same in every cloud as
-# far as known). https://learn.microsoft.com/troubleshoot/entra/entra-id/governance/verify-first-party-apps-sign-in
-GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
-PARTNER_CENTER_APP_ID = "fa3d9a0c-3fb0-42cc-9193-47c7ecd2edbd"
-AAD_GRAPH_APP_ID = "00000002-0000-0000-c000-000000000000"
-
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,252}$")
 TOKEN_REFRESH_MARGIN = 300  # seconds; msal itself refreshes tokens expiring within 5 minutes
 
@@ -159,13 +153,13 @@ def select_auth_method(creds: Credentials) -> tuple[str, list[str]]:
             if not getattr(creds, option):
                 raise ConfigurationError("auth_method=%s needs %s." % (method, _option_name(option)), option=option)
         validate_tenant_id(creds.tenant_id or "")
-        if not _GUID.match(creds.client_id or ""):
+        if not GUID_PATTERN.match(creds.client_id or ""):
             raise ConfigurationError(
                 "client_id must be the application (client) ID, a GUID; got %r." % creds.client_id, option="client_id"
             )
     if method == "managed_identity":
         ident = creds.managed_identity or ""
-        if ident.lower() != "system" and not _GUID.match(ident) and not ident.startswith("/subscriptions/"):
+        if ident.lower() != "system" and not GUID_PATTERN.match(ident) and not ident.startswith("/subscriptions/"):
             raise ConfigurationError(
                 "managed_identity must be 'system', the client ID (GUID) of a user-assigned identity, or its "
                 "Azure resource ID; got %r." % ident,
@@ -181,7 +175,7 @@ def validate_tenant_id(tenant_id: str) -> str:
             "tenant_id must name one tenant (GUID or domain); %r is not allowed for app-only tokens." % tenant_id,
             option="tenant_id",
         )
-    if not (_GUID.match(tenant_id) or _TENANT.match(tenant_id)) or ".." in tenant_id:
+    if not (GUID_PATTERN.match(tenant_id) or _TENANT.match(tenant_id)) or ".." in tenant_id:
         raise ConfigurationError(
             "tenant_id must be a tenant GUID or domain (e.g. contoso.onmicrosoft.com); got %r." % tenant_id,
             option="tenant_id",

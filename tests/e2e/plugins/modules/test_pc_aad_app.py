@@ -113,9 +113,11 @@ def test_display_name_ambiguity_lists_the_matches(runner):
     tenant = runner.emulator.tenant("public")
     graph = runner.emulator.graph(tenant)
     ids = [graph.post("/applications", json={"displayName": "Twin"}).json()["appId"] for dummy in range(2)]
+    other_case = graph.post("/applications", json={"displayName": "TWIN"}).json()["appId"]
     run = runner.run(runner.play([app_task(display_name="Twin", notes="x")], runner.auth(tenant)))
     assert run.rc != 0 and run.last.failed
     assert all(app_id in run.last.msg for app_id in ids)
+    assert other_case not in run.last.msg  # Graph matches without case; the module wants the exact name
     assert run.graph_writes() == []
     assert "Traceback" not in run.stdout + run.stderr
 
@@ -156,6 +158,13 @@ def test_germany_is_refused(runner, name):
     run = runner.run(runner.play([web_app()], runner.auth(tenant, cloud=name)))
     assert run.rc != 0
     assert "2021-10-29" in run.last.msg and "public" in run.last.msg
+    assert run.requests == []
+
+
+def test_malformed_app_id_fails_before_any_request(runner):
+    tenant = runner.emulator.tenant("public")
+    run = runner.run(runner.play([app_task(app_id="not-a-guid", notes="x")], runner.auth(tenant)))
+    assert run.rc != 0 and "app_id must be a GUID" in run.last.msg
     assert run.requests == []
 
 

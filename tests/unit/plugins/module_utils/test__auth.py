@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _auth, _http
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _auth, _http, _ids
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._clouds import CLOUDS
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._errors import (
     AuthenticationError,
@@ -197,7 +197,7 @@ NOW = 1_800_000_000
     [
         "https://graph.microsoft.com",
         "https://graph.microsoft.com/",
-        _auth.GRAPH_APP_ID,
+        _ids.GRAPH_APP_ID,
         ["x", "https://graph.microsoft.com"],
     ],
 )
@@ -219,7 +219,7 @@ def test_access_token_for_another_resource_is_refused():
     token = make_jwt({"aud": "https://graph.microsoft.com", "exp": NOW + 3600})
     with pytest.raises(AuthenticationError):
         _auth.check_access_token(token, cloud=PUBLIC, resource=PUBLIC.partner_center_resource, now=NOW)
-    pc = make_jwt({"aud": _auth.PARTNER_CENTER_APP_ID, "exp": NOW + 3600})
+    pc = make_jwt({"aud": _ids.PARTNER_CENTER_APP_ID, "exp": NOW + 3600})
     assert _auth.check_access_token(pc, cloud=PUBLIC, resource=PUBLIC.partner_center_resource, now=NOW) == []
 
 

@@ -1,0 +1,30 @@
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The options that designate one existing application (app registration)."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """Exactly one of object_id, app_id, unique_name or display_name."""
+
+    DOCUMENTATION = r"""
+options:
+  object_id:
+    description:
+      - Object ID of the application (its C(id)).
+      - Exactly one of O(object_id), O(app_id), O(unique_name) and O(display_name) designates the application.
+    type: str
+  app_id:
+    description:
+      - Application (client) ID of the application.
+    type: str
+  unique_name:
+    description:
+      - Unique name of the application (see M(partnercenter.national_cloud.pc_aad_app)).
+    type: str
+  display_name:
+    description:
+      - Exact display name of the application. More than one application with this name is an error that lists them.
+    type: str
+"""
