@@ -28,6 +28,8 @@ def parse_args(argv: list[str]) -> Options:
     parser.add_argument("--pc-auto-register-after", type=float, metavar="SECONDS",
                         help="play the operator: register a web app in Partner Center this long after its first "
                              "unregistered call")
+    parser.add_argument("--access-token-lifetime", type=int, default=3599, metavar="SECONDS",
+                        help="lifetime of issued access tokens (default: %(default)s, as Entra ID's minimum default)")
     parser.add_argument("--no-pc-bom", action="store_true", help="omit the UTF-8 BOM Partner Center puts before JSON bodies")
     parser.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
     faults = parser.add_argument_group("faults (all off by default; decisions are seeded and reproducible)")
@@ -47,6 +49,8 @@ def parse_args(argv: list[str]) -> Options:
     unknown = [c for c in clouds if c not in CLOUDS]
     if unknown or not clouds:
         parser.error(f"unknown cloud(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(CLOUDS)}")
+    if args.access_token_lifetime < 1:
+        parser.error("--access-token-lifetime must be at least 1 second")
     if not 0 <= args.tenants <= 1000:
         parser.error("--tenants must be between 0 and 1000")
     try:
@@ -70,7 +74,7 @@ def parse_args(argv: list[str]) -> Options:
     return Options(clouds=clouds, tenants_per_cloud=args.tenants, seed=args.seed, state_file=args.state_file,
                    workdir=args.workdir, base_port=args.port, faults=fault_settings,
                    pc_auto_register_after=args.pc_auto_register_after, pc_utf8_bom=not args.no_pc_bom,
-                   info_file=args.info_file, log_level=args.log_level)
+                   access_token_lifetime=args.access_token_lifetime, info_file=args.info_file, log_level=args.log_level)
 
 
 def main(argv: list[str] | None = None) -> int:

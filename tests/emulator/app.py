@@ -22,6 +22,7 @@ from starlette.responses import Response
 from .clouds import CLOUDS, EmulatedCloud
 from .faults import Fault, FaultInjector
 from .store import Store
+from .tokens import ACCESS_TOKEN_LIFETIME
 
 # Keys whose values are secrets wherever they appear in a logged body (form or JSON).
 SECRET_KEYS = frozenset({"client_secret", "client_assertion", "password", "refresh_token", "access_token",
@@ -184,7 +185,8 @@ class Service:
 class Emulator:
     """State, faults, log and the per-port routing of one emulator instance."""
 
-    def __init__(self, store: Store, *, pc_auto_register_after: float | None = None, pc_utf8_bom: bool = True) -> None:
+    def __init__(self, store: Store, *, pc_auto_register_after: float | None = None, pc_utf8_bom: bool = True,
+                 access_token_lifetime: int = ACCESS_TOKEN_LIFETIME) -> None:
         # Imported here: the service modules import this one for Call/Answer.
         from .control import ControlService
         from .graph import GraphService
@@ -196,6 +198,7 @@ class Emulator:
         self.log = RequestLog()
         self.pc_auto_register_after = pc_auto_register_after
         self.pc_utf8_bom = pc_utf8_bom
+        self.access_token_lifetime = self.default_access_token_lifetime = access_token_lifetime
         self.services: dict[str, Service] = {
             "identity": IdentityService(), "graph": GraphService(), "partner_center": PartnerCenterService(),
             "control": ControlService(),

@@ -47,6 +47,7 @@ class ControlService(Service):
             if (method, path) == ("POST", "/reset"):
                 store.seed_initial()
                 emulator.faults.configure(FaultSettings())
+                emulator.access_token_lifetime = emulator.default_access_token_lifetime
                 emulator.log.clear()
                 return Answer(200, emulator_info(emulator))
             if (method, path) == ("GET", "/tenants"):
@@ -61,6 +62,8 @@ class ControlService(Service):
                 return self._registrations(call)
             if (method, path) == ("PUT", "/partner-center/settings"):
                 return Answer(200, self._pc_settings(call))
+            if (method, path) == ("PUT", "/identity/settings"):
+                return Answer(200, self._identity_settings(call))
             if (method, path) == ("GET", "/state"):
                 return Answer(200, self._state(call))
             match = re.match(r"^/tenants/([^/]+)/app-management-policy$", path)
@@ -146,6 +149,14 @@ class ControlService(Service):
         if "utf8_bom" in body:
             call.emulator.pc_utf8_bom = bool(body["utf8_bom"])
         return {"auto_register_after": call.emulator.pc_auto_register_after, "utf8_bom": call.emulator.pc_utf8_bom}
+
+    def _identity_settings(self, call: Call) -> dict[str, Any]:
+        body = self._body(call)
+        lifetime = body.get("access_token_lifetime")
+        if not isinstance(lifetime, int) or isinstance(lifetime, bool) or lifetime < 1:
+            raise EmulatedError(400, "BadRequest", "access_token_lifetime must be an integer number of seconds >= 1")
+        call.emulator.access_token_lifetime = lifetime
+        return {"access_token_lifetime": lifetime}
 
     def _set_credential_dates(self, call: Call, tenant_ref: str, key_id: str) -> dict[str, Any]:
         """Move a password credential's dates (to plant expired or expiring secrets in tests)."""

@@ -180,11 +180,13 @@ class IdentityService(Service):
             if grant_type == "client_credentials":
                 resource_name, resource_sp = self._app_resource(tenant, form, v1, now)
                 claims = self._app_claims(tenant, home, app, client_sp, resource_name, resource_sp, appidacr, now)
+                claims["exp"] = claims["iat"] + call.emulator.access_token_lifetime
                 return self._token_answer(store, claims, v1, resource_name, None)
             user = self._user(store, tenant, app, form, grant_type, now)
             resource_name, resource_sp, requested = self._user_resource(tenant, form, v1, now)
             scopes = self._consented_scopes(tenant, app, client_sp, resource_sp, user, requested, now)
             claims = self._app_claims(tenant, home, app, client_sp, resource_name, resource_sp, appidacr, now)
+            claims["exp"] = claims["iat"] + call.emulator.access_token_lifetime
             claims.pop("roles", None)
             claims.update({"idtyp": "user", "oid": user["id"], "sub": user["id"], "scp": " ".join(sorted(scopes)),
                            "upn": user["userPrincipalName"], "unique_name": user["userPrincipalName"],

@@ -25,6 +25,7 @@ from .clouds import SERVICES
 from .control import emulator_info
 from .faults import FaultSettings
 from .store import Store
+from .tokens import ACCESS_TOKEN_LIFETIME
 
 LOOPBACK = "127.0.0.1"
 
@@ -42,6 +43,7 @@ class Options:
     faults: FaultSettings = field(default_factory=FaultSettings)
     pc_auto_register_after: float | None = None
     pc_utf8_bom: bool = True
+    access_token_lifetime: int = ACCESS_TOKEN_LIFETIME
     info_file: str | None = None
     log_level: str = "warning"
 
@@ -116,7 +118,8 @@ def serve(options: Options) -> int:
     try:
         ca_bundle, server_pem = tls_material(workdir)
         store = Store(options.clouds, options.tenants_per_cloud, options.seed, options.state_file)
-        emulator = Emulator(store, pc_auto_register_after=options.pc_auto_register_after, pc_utf8_bom=options.pc_utf8_bom)
+        emulator = Emulator(store, pc_auto_register_after=options.pc_auto_register_after, pc_utf8_bom=options.pc_utf8_bom,
+                            access_token_lifetime=options.access_token_lifetime)
         emulator.ca_bundle = ca_bundle
         emulator.faults.configure(options.faults)
         sockets = bind_sockets(emulator, store.clouds, options.base_port)

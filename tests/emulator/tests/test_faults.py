@@ -103,11 +103,11 @@ def test_new_secret_signs_in_only_once_replicated(emulator, tenant):
 
 def test_fault_decisions_are_reproducible_per_seed():
     def run(seed: int) -> list[int]:
+        # Faults set at start: the command line, not the control API.
         with EmulatorProcess("--clouds", "public", "--tenants", "1", "--fault-seed", str(seed),
-                             "--throttle-probability", "0.5") as emulator:
-            tenant = emulator.tenant("public")
-            emulator.set_faults(seed=seed, throttle_probability=0.5, services=["graph"])
-            graph = emulator.graph(tenant)
+                             "--faults", '{"services": ["graph"]}', "--throttle-probability", "0.5") as emulator:
+            assert emulator.control("GET", "/faults")["throttle_probability"] == 0.5
+            graph = emulator.graph(emulator.tenant("public"))
             return [graph.get("/organization").status_code for dummy in range(20)]
 
     first, second, other = run(11), run(11), run(12)

@@ -1,6 +1,8 @@
 """Graph v1.0 service principals, consent objects, organization, policy, and token/permission checks."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.emulator.client import GraphSession
@@ -164,6 +166,14 @@ def test_token_of_another_cloud_or_audience_is_refused(emulator):
     emulator.graph(public).post("/servicePrincipals", json={"appId": PARTNER_CENTER_APP_ID})
     pc_token = emulator.token(public, "partner_center")
     graph_error(GraphSession(emulator, "public", pc_token).get("/applications"), 401, "InvalidAuthenticationToken")
+
+
+def test_expired_token_is_refused(emulator):
+    emulator.control("PUT", "/identity/settings", json={"access_token_lifetime": 1})
+    graph = emulator.graph(emulator.tenant("public"))
+    time.sleep(2.1)
+    error = graph_error(graph.get("/applications"), 401, "InvalidAuthenticationToken")
+    assert error["message"] == "Lifetime validation failed, the token is expired."
 
 
 def test_token_signed_by_someone_else_is_refused(emulator):
