@@ -614,6 +614,24 @@ class TokenProvider:
         self._memo[resource] = (result["access_token"], expires_at)
         return result["access_token"]
 
+    def invalidate(self, resource: str) -> None:
+        """Forget the cached access token for ``resource`` (the service refused it as invalid).
+
+        A token can be refused before its expiry (revocation, rotated signing keys, clock skew);
+        the next :meth:`get_token` then asks the identity platform for a new one.
+        """
+        resource = resource.rstrip("/")
+        self._memo.pop(resource, None)
+        if self.method == "access_token" or not HAS_MSAL:
+            return
+        store = self._get_store()
+        with store.locked():
+            store.load()
+            cache = store.token_cache
+            for entry in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN, target=[resource + "/.default"])):
+                cache.remove_at(entry)
+            store.save()
+
     # Internals --------------------------------------------------------------------------------
 
     def _where(self) -> str:

@@ -164,16 +164,23 @@ class GraphClient:
         url = self.url(path, params)
         send = {"Accept": "application/json"}
         send.update(headers or {})
-        send["Authorization"] = "Bearer " + self.token_provider(self.resource)
-        try:
-            response = self.http.request(
-                method, url, service="graph", headers=send, json_body=body, idempotent=idempotent
-            )
-        except ServiceError as exc:
-            if operation:
-                exc.operation = operation
-                exc.required_permissions = GRAPH_PERMISSIONS.get(operation, ())
-            raise
+        for attempt in (1, 2):
+            send["Authorization"] = "Bearer " + self.token_provider(self.resource)
+            try:
+                response = self.http.request(
+                    method, url, service="graph", headers=send, json_body=body, idempotent=idempotent
+                )
+                break
+            except ServiceError as exc:
+                # A cached token refused before its expiry (revoked, keys rolled): one retry with a new token.
+                invalidate = getattr(self.token_provider, "invalidate", None)
+                if attempt == 1 and exc.status == 401 and exc.has_code("InvalidAuthenticationToken") and invalidate:
+                    invalidate(self.resource)
+                    continue
+                if operation:
+                    exc.operation = operation
+                    exc.required_permissions = GRAPH_PERMISSIONS.get(operation, ())
+                raise
         data = decode_json(response) if response.content else None
         return GraphResponse(response.status_code, data, response.headers)
 

@@ -2,6 +2,7 @@
 state and request log, not only on `changed`."""
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -61,6 +62,22 @@ def test_second_task_in_a_playbook_reuses_the_token(runner):
     tokens = [r for r in run.identity_requests() if r["method"] == "POST"]
     assert len(tokens) == 1
     assert len(run.identity_requests()) == 2  # plus one OIDC discovery, for the whole playbook
+
+
+def test_a_cached_token_the_service_refuses_is_replaced_once(runner):
+    tenant = runner.emulator.tenant("public")
+    assert runner.run(runner.play([web_app()], runner.auth(tenant))).rc == 0
+    # Spoil the cached access token (as a revoked token or a rolled signing key would).
+    [cache_file] = runner.token_cache.glob("*.tokens.json")
+    cache = json.loads(cache_file.read_text(encoding="utf-8"))
+    for entry in cache["AccessToken"].values():
+        entry["secret"] = entry["secret"][:-10] + "AAAAAAAAAA"
+    cache_file.write_text(json.dumps(cache), encoding="utf-8")
+    run = runner.run(runner.play([web_app()], runner.auth(tenant)))
+    assert run.rc == 0, run.stdout
+    statuses = [(r["service"], r["status"]) for r in run.requests]
+    assert statuses.count(("graph", 401)) == 1
+    assert [r["method"] for r in run.identity_requests()] == ["POST"]
 
 
 def test_update_one_property_patches_only_that_property(runner):

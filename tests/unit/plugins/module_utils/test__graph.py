@@ -333,3 +333,43 @@ def test_dependent_write_budget_exhaustion(fake_clock):
     assert err.value.last_error.detail_code == "NoBackingApplicationObject"
     assert fake_clock.now == pytest.approx(30)
     assert max(fake_clock.sleeps) <= 8
+
+
+# Refused tokens -------------------------------------------------------------------------------------
+
+EXPIRED = {"error": {"code": "InvalidAuthenticationToken", "message": "Lifetime validation failed, the token is expired."}}
+
+
+class InvalidatingProvider:
+    """A token provider that hands out a new token after each invalidation."""
+
+    def __init__(self):
+        self.generation = 0
+        self.invalidated = []
+
+    def __call__(self, resource):
+        return "tok-%d" % self.generation
+
+    def invalidate(self, resource):
+        self.invalidated.append(resource)
+        self.generation += 1
+
+
+def test_a_refused_token_is_replaced_once(fake_clock):
+    session = ScriptedSession(FakeResponse(401, EXPIRED), FakeResponse(200, {"id": "1"}))
+    provider = InvalidatingProvider()
+    http = _http.HttpClient(session=session, sleep=fake_clock.sleep, clock=fake_clock.clock, wall_clock=fake_clock.wall)
+    client = _graph.GraphClient(http, provider, base_url=BASE, resource="https://graph.microsoft.us")
+    assert client.get("applications/1") == {"id": "1"}
+    assert provider.invalidated == ["https://graph.microsoft.us"]
+    assert [s.headers["Authorization"] for s in session.sent] == ["Bearer tok-0", "Bearer tok-1"]
+
+
+def test_a_token_refused_twice_fails(fake_clock):
+    session = ScriptedSession(FakeResponse(401, EXPIRED), FakeResponse(401, EXPIRED))
+    provider = InvalidatingProvider()
+    http = _http.HttpClient(session=session, sleep=fake_clock.sleep, clock=fake_clock.clock, wall_clock=fake_clock.wall)
+    client = _graph.GraphClient(http, provider, base_url=BASE, resource="https://graph.microsoft.us")
+    with pytest.raises(ServiceError) as caught:
+        client.get("applications/1")
+    assert caught.value.status == 401 and len(session.sent) == 2
