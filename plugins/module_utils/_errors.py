@@ -50,7 +50,10 @@ def first_line(text: str | None) -> str:
 
 
 class PartnerCenterCollectionError(Exception):
-    """Base class of every expected error of the collection."""
+    """Base class of every expected error of the collection.
+
+    ``result`` holds return values that a failed task still reports (e.g. what was checked).
+    """
 
     kind = "error"
 
@@ -58,6 +61,7 @@ class PartnerCenterCollectionError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.result: dict[str, t.Any] = {}
 
     def to_message(self) -> str:
         """One paragraph for ``msg``: what failed, and what to do about it."""

@@ -12,6 +12,8 @@ may fail (``NoBackingApplicationObject``). :meth:`GraphClient.wait_for` and
 
 from __future__ import annotations
 
+import datetime
+import re
 import typing as t
 from urllib.parse import quote, urlsplit
 
@@ -74,6 +76,26 @@ def encode_query(params: t.Mapping[str, t.Any]) -> str:
             value = "true" if value else "false"
         pairs.append("%s=%s" % (quote(str(name), safe="$"), quote(str(value), safe=_QUERY_SAFE)))
     return "&".join(pairs)
+
+
+def parse_datetime(value: t.Any) -> float | None:
+    """Seconds since the epoch of a Graph date-time (``2026-01-01T00:00:00Z``, fractions allowed), or None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().replace("z", "Z")
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    # Graph may send 7 fractional digits; Python parses at most 6.
+    match = re.match(r"^(.*?\.\d{1,6})\d*(.*)$", text)
+    if match:
+        text = match.group(1) + match.group(2)
+    try:
+        parsed = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed.timestamp()
 
 
 class GraphResponse(t.NamedTuple):

@@ -252,7 +252,8 @@ def parse_error(
         code=code,
         detail_code=detail_code,
         message=message,
-        request_id=request_id or headers.get("request-id") or headers.get("x-ms-request-id"),
+        # Graph answers with request-id; Partner Center echoes MS-RequestId.
+        request_id=request_id or headers.get("request-id") or headers.get("x-ms-request-id") or headers.get("MS-RequestId"),
         client_request_id=inner_crid or headers.get("client-request-id") or client_request_id,
         date=date or headers.get("Date"),
         retry_after=retry_after,

@@ -254,7 +254,8 @@ class PartnerCenterModule:
         """
         self._emit_warnings()
         if isinstance(exc, PartnerCenterCollectionError):
-            self.module.fail_json(msg=exc.to_message(), error=redact(exc.to_dict()))
+            details = {key: value for key, value in redact(exc.result).items() if key not in ("msg", "error", "failed")}
+            self.module.fail_json(msg=exc.to_message(), error=redact(exc.to_dict()), **details)
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.module.fail_json(msg="Unexpected error (%s): %s" % (type(exc).__name__, exc), exception=tb)
 

@@ -1,0 +1,87 @@
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""pc_register_webapp helpers: instructions per cloud, the web app's credential, validity windows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _registration
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._clouds import CLOUDS
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._graph import parse_datetime
+
+APP = {"displayName": "Partner web", "appId": "5b2e1d0c-3f5a-4c1e-9a4e-0d9f2c6a7b11"}
+TENANT = "11111111-2222-3333-4444-555555555555"
+
+
+@pytest.mark.parametrize("cloud, portal", [("public", "https://partner.microsoft.com"),
+                                           ("usgov", "https://partnercenter.microsoft.com"),
+                                           ("china", "https://partner.partnercenter.microsoftonline.cn")])
+def test_instructions_name_the_clouds_portal_the_path_and_the_app(cloud, portal):
+    text = _registration.instructions(CLOUDS[cloud], APP)
+    assert portal in text and _registration.PORTAL_PATH in text and APP["appId"] in text and "'Partner web'" in text
+
+
+def secret_params(**params):
+    base = {"webapp_client_secret": None, "webapp_secret_file": None, "webapp_certificate_path": None,
+            "webapp_certificate_password": None}
+    base.update(params)
+    return base
+
+
+def test_credentials_from_the_secret_option():
+    credentials, key_id = _registration.webapp_credentials(secret_params(webapp_client_secret="abc~s3cret"), TENANT, APP["appId"])
+    assert credentials.client_id == APP["appId"] and credentials.client_secret == "abc~s3cret" and key_id is None
+    assert credentials.auth_method == "client_secret" and "abc~s3cret" not in repr(credentials)
+
+
+def test_credentials_from_the_secret_file(tmp_path):
+    path = tmp_path / "web.json"
+    path.write_text(json.dumps({"app_id": APP["appId"].upper(), "key_id": "k1", "secret": "s3cret"}), encoding="utf-8")
+    credentials, key_id = _registration.webapp_credentials(secret_params(webapp_secret_file=str(path)), TENANT, APP["appId"])
+    assert credentials.client_secret == "s3cret" and key_id == "k1"
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "Cannot read webapp_secret_file"),
+    ("not json", "Cannot read webapp_secret_file"),
+    (json.dumps({"app_id": APP["appId"]}), "holds no 'secret'"),
+    (json.dumps(["Zq9-value"]), "holds no 'secret'"),
+    (json.dumps({"app_id": "00000000-0000-0000-0000-000000000000", "secret": "s"}), "holds a secret of application"),
+])
+def test_bad_secret_files(tmp_path, content, message):
+    path = tmp_path / "web.json"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        _registration.webapp_credentials(secret_params(webapp_secret_file=str(path)), TENANT, APP["appId"])
+    assert "Zq9-value" not in str(caught.value)
+
+
+def test_certificate_credentials():
+    credentials, dummy = _registration.webapp_credentials(secret_params(webapp_certificate_path="/x.pem"), TENANT, APP["appId"])
+    assert credentials.auth_method == "client_certificate" and credentials.client_certificate_path == "/x.pem"
+
+
+NOW = parse_datetime("2026-06-01T00:00:00Z")
+
+
+@pytest.mark.parametrize("start, end, valid", [
+    ("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", True),
+    ("2026-01-01T00:00:00Z", "2026-05-31T23:59:59Z", False),     # expired
+    ("2026-06-01T00:04:00Z", "2027-01-01T00:00:00Z", True),      # starts within the 5-minute clock skew
+    ("2026-06-02T00:00:00Z", "2027-01-01T00:00:00Z", False),     # not yet valid
+    (None, None, True),
+    ("2026-01-01T00:00:00.1234567Z", "2027-01-01T00:00:00.1234567Z", True),  # Graph's 7 fraction digits
+])
+def test_validity_window(start, end, valid):
+    assert _registration._valid_now({"startDateTime": start, "endDateTime": end}, NOW) is valid
+
+
+@pytest.mark.parametrize("value, expected", [("2021-09-09T19:50:29Z", 1631217029.0), ("2021-09-09T19:50:29.3086381Z", 1631217029.308638),
+                                             ("2021-09-09T19:50:29+00:00", 1631217029.0), ("", None), (None, None), ("soon", None)])
+def test_parse_datetime(value, expected):
+    assert parse_datetime(value) == expected
