@@ -27,7 +27,7 @@ def parse_args(argv: list[str]) -> Options:
     parser.add_argument("--info-file", help="also write the ready line to this file (mode 0600)")
     parser.add_argument("--pc-auto-register-after", type=float, metavar="SECONDS",
                         help="play the operator: register a web app in Partner Center this long after its first "
-                             "unregistered call")
+                             "unregistered call (0: registered from the first call)")
     parser.add_argument("--access-token-lifetime", type=int, default=3599, metavar="SECONDS",
                         help="lifetime of issued access tokens (default: %(default)s, as Entra ID's minimum default)")
     parser.add_argument("--no-pc-bom", action="store_true", help="omit the UTF-8 BOM Partner Center puts before JSON bodies")

@@ -65,6 +65,14 @@ def test_operator_registers_after_a_delay(emulator):
     assert [(r["app_id"], r["registered_by"]) for r in registrations] == [(app["appId"], "auto")]
 
 
+def test_operator_with_no_delay_registers_before_the_first_call(emulator):
+    tenant = emulator.tenant("usgov")
+    emulator.control("PUT", "/partner-center/settings", json={"auto_register_after": 0})
+    app, secret = web_app(emulator, tenant)
+    token = emulator.token(tenant, "partner_center", client_id=app["appId"], secret=secret)
+    assert customers(emulator, "usgov", token).status_code == 200
+
+
 def test_token_problems_are_401_with_www_authenticate(emulator):
     tenant = emulator.tenant("public")
     app, secret = web_app(emulator, tenant)
