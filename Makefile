@@ -27,10 +27,16 @@ COLLECTION_NAME := national_cloud
 COLLECTIONS_PATH := $(CURDIR)/build/collections
 COLLECTION_LINK := build/collections/ansible_collections/$(COLLECTION_NAMESPACE)/$(COLLECTION_NAME)
 SANITY_TREE := build/sanity/ansible_collections/$(COLLECTION_NAMESPACE)/$(COLLECTION_NAME)
+COLLECTION_FQCN := $(COLLECTION_NAMESPACE).$(COLLECTION_NAME)
+COLLECTION_VERSION := $(shell sed -n -E 's/^version:[[:space:]]*([^[:space:]#]+).*$$/\1/p' galaxy.yml)
+DIST_DIR := build/dist
+COLLECTION_TARBALL := $(DIST_DIR)/$(COLLECTION_NAMESPACE)-$(COLLECTION_NAME)-$(COLLECTION_VERSION).tar.gz
+DOCS_DIR := build/docs
+EE_CONTEXT := build/ee
 
 # The pytest suites `make test` runs, in order. Adding a suite is adding its directory here.
 # A listed suite that does not exist, or collects no test, fails the run.
-PYTEST_SUITES := tests/unit tests/emulator/tests tests/e2e
+PYTEST_SUITES := tests/unit tests/emulator/tests tests/e2e tests/release
 
 # Pass-through arguments, e.g. make unit PYTEST_ARGS='-k secret -x'
 PYTEST_ARGS ?=
@@ -79,10 +85,11 @@ collection: ## Make the collection importable at build/collections (symlink to t
 .PHONY: test
 test: venv collection $(addprefix pytest/,$(PYTEST_SUITES)) sanity lint ## Run everything CI runs (.ci/run)
 
-.PHONY: unit emulator-tests e2e
+.PHONY: unit emulator-tests e2e release-tests
 unit: pytest/tests/unit ## pytest tests/unit
 emulator-tests: pytest/tests/emulator/tests ## pytest tests/emulator/tests
 e2e: pytest/tests/e2e ## pytest tests/e2e (end-to-end against the emulator)
+release-tests: pytest/tests/release ## pytest tests/release (tarball, galaxy-importer, install+run, EE, docs and changelog lint)
 
 # pytest/<dir>: run one suite. pytest exits 5 when it collects no test; like any non-zero exit, that
 # fails the target (never mask it). (Pattern rules cannot be .PHONY; FORCE makes them always run.)
@@ -118,8 +125,54 @@ sanity: venv ## ansible-test sanity on a fresh copy of the git-visible tree (bui
 	  $(SANITY_ARGS)
 
 .PHONY: lint
-lint: venv ## ansible-lint, production profile (.ansible-lint)
-	$(WITH_VENV) ansible-lint $(LINT_ARGS)
+lint: venv collection ## ansible-lint, production profile (.ansible-lint)
+	@# The collection's own roles and modules resolve through build/collections (offline: no install).
+	$(WITH_VENV) ANSIBLE_COLLECTIONS_PATH='$(COLLECTIONS_PATH)' ansible-lint $(LINT_ARGS)
+
+# --- release: tarball, execution environment, docs site, changelog --------------------------------
+
+.PHONY: build
+build: venv ## Build the collection tarball into build/dist/ (ansible-galaxy collection build; galaxy.yml build_ignore)
+	rm -rf $(DIST_DIR)
+	mkdir -p $(DIST_DIR)
+	$(WITH_VENV) ansible-galaxy collection build --output-path $(DIST_DIR) .
+	@echo '=== $(COLLECTION_TARBALL):'
+	@tar -tzf $(COLLECTION_TARBALL) | grep -v '/$$' | sort | sed 's/^/  /'
+
+.PHONY: ee
+ee: build ## Build context of the sample execution-environment.yml in build/ee (ansible-builder create; no container engine)
+	rm -rf $(EE_CONTEXT)
+	$(WITH_VENV) ansible-builder create --file execution-environment.yml --context $(EE_CONTEXT) --output-filename Containerfile
+	@echo 'To build the image (needs podman or docker): ansible-builder build -f execution-environment.yml -t <image name>'
+
+.PHONY: docs
+docs: venv collection ## Docs site in build/docs/html (antsibull-docs sphinx-init + Sphinx; offline; a warning fails)
+	rm -rf $(DOCS_DIR)
+	@# antsibull-docs writes only into directories that nobody else can write to.
+	mkdir -p -m 0755 $(DOCS_DIR)/src
+	$(WITH_VENV) ANSIBLE_COLLECTIONS_PATH='$(COLLECTIONS_PATH)' antsibull-docs sphinx-init --use-current --squash-hierarchy \
+	  --fail-on-error --dest-dir $(DOCS_DIR)/src --project '$(COLLECTION_FQCN)' --title '$(COLLECTION_FQCN)' \
+	  --copyright 'Contributors to the $(COLLECTION_FQCN) collection' $(COLLECTION_FQCN)
+	@# The generated conf.py would download intersphinx inventories (docs.python.org, docs.ansible.com), which this
+	@# machine cannot reach: docs/sphinx/offline_references.py turns that off and links to docs.ansible.com itself.
+	printf '%s\n' '' '# Added by make docs: no downloads; references to docs.ansible.com resolved offline.' \
+	  'extensions.append("offline_references")' 'offline_references_local_collections = ["$(COLLECTION_FQCN)"]' \
+	  >> $(DOCS_DIR)/src/conf.py
+	mkdir -p -m 0755 $(DOCS_DIR)/src/rst
+	$(WITH_VENV) ANSIBLE_COLLECTIONS_PATH='$(COLLECTIONS_PATH)' antsibull-docs --config-file $(DOCS_DIR)/src/antsibull-docs.cfg \
+	  collection --use-current --squash-hierarchy --fail-on-error --cleanup everything --dest-dir $(DOCS_DIR)/src/rst \
+	  $(COLLECTION_FQCN)
+	$(WITH_VENV) PYTHONPATH='$(CURDIR)/docs/sphinx' PYTHONDONTWRITEBYTECODE=1 sphinx-build -b html -W --keep-going -n -q \
+	  -c $(DOCS_DIR)/src -d $(DOCS_DIR)/doctrees $(DOCS_DIR)/src/rst $(DOCS_DIR)/html
+	@echo 'Docs site: $(DOCS_DIR)/html/index.html'
+
+.PHONY: changelog
+changelog: venv ## Fold changelogs/fragments and new plugins into the galaxy.yml version's release; regenerate CHANGELOG.md
+	@# Creates the release if it is new; --update-existing adds to it (and dates it today) if it exists. The
+	@# fragments it used are deleted (changelogs/config.yaml keep_fragments: false). Its warning about a missing
+	@# release_summary is harmless when the release already has one.
+	$(WITH_VENV) antsibull-changelog release --reload-plugins --update-existing
+	$(WITH_VENV) antsibull-changelog lint
 
 # --- running things ----------------------------------------------------------------------------
 
