@@ -337,9 +337,11 @@ def to_snake(app: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
 # -------------------------------------------------------------------------------------------------
 
 
-def _get_or_none(graph: GraphClient, path: str) -> dict[str, t.Any] | None:
+def _get_or_none(
+    graph: GraphClient, path: str, select: t.Sequence[str] = APPLICATION_SELECT
+) -> dict[str, t.Any] | None:
     try:
-        return graph.get(path, select=APPLICATION_SELECT, operation="read_application")
+        return graph.get(path, select=select, operation="read_application")
     except NotFoundError:
         return None
 
@@ -360,9 +362,28 @@ TARGET_APPLICATION_MUTUALLY_EXCLUSIVE = [("object_id", "app_id", "unique_name", 
 TARGET_APPLICATION_REQUIRED_ONE_OF = [("object_id", "app_id", "unique_name", "display_name")]
 
 
-def find_target_application(module: PartnerCenterModule) -> dict[str, t.Any] | None:
-    """The application the TARGET_APPLICATION_SPEC options of a module designate, or None."""
-    return find_application(module.graph, **{option: module.params[option] for option in TARGET_APPLICATION_SPEC})
+def find_target_application(
+    module: PartnerCenterModule,
+    *,
+    select: t.Sequence[str] = APPLICATION_SELECT,
+    display_name_option: str = "display_name",
+) -> dict[str, t.Any] | None:
+    """The application the TARGET_APPLICATION_SPEC options of a module designate, or None.
+
+    ``select`` names the properties to read (keep ``uniqueName`` and ``displayName`` in it).
+    ``display_name_option`` is the module's option for the application's display name, for a module
+    whose own ``display_name`` means something else (pc_app_secret: ``app_display_name``).
+    """
+    p = module.params
+    return find_application(
+        module.graph,
+        object_id=p.get("object_id"),
+        app_id=p.get("app_id"),
+        unique_name=p.get("unique_name"),
+        display_name=p.get(display_name_option),
+        select=select,
+        display_name_option=display_name_option,
+    )
 
 
 def find_application(
@@ -372,19 +393,24 @@ def find_application(
     app_id: str | None = None,
     unique_name: str | None = None,
     display_name: str | None = None,
+    select: t.Sequence[str] = APPLICATION_SELECT,
+    display_name_option: str = "display_name",
 ) -> dict[str, t.Any] | None:
-    """The one application the identifiers designate, or None; several matches are an error."""
+    """The one application the identifiers designate, or None; several matches are an error.
+
+    ``display_name_option`` is the option named in messages about the display name.
+    """
     if object_id:
-        app = _get_or_none(graph, "applications/%s" % require_guid(object_id, "object_id"))
+        app = _get_or_none(graph, "applications/%s" % require_guid(object_id, "object_id"), select)
     elif app_id:
-        app = _get_or_none(graph, key_segment("applications", "appId", require_guid(app_id, "app_id")))
+        app = _get_or_none(graph, key_segment("applications", "appId", require_guid(app_id, "app_id")), select)
     elif unique_name:
-        app = _get_or_none(graph, key_segment("applications", "uniqueName", unique_name))
+        app = _get_or_none(graph, key_segment("applications", "uniqueName", unique_name), select)
     elif display_name:
         matches = graph.list(
             "applications",
             filter="displayName eq %s" % odata_string(display_name),
-            select=APPLICATION_SELECT,
+            select=select,
             operation="read_application",
         )
         # Graph compares display names without case; the module's contract is the exact name.
@@ -393,11 +419,11 @@ def find_application(
             raise ConfigurationError(
                 "%d applications have the display name %r: %s. Identify the application with app_id, object_id or "
                 "unique_name." % (len(matches), display_name, "; ".join(describe(m) for m in matches)),
-                option="display_name",
+                option=display_name_option,
             )
         app = matches[0] if matches else None
     else:
-        raise ConfigurationError("One of app_id, object_id, unique_name or display_name is required.")
+        raise ConfigurationError("One of app_id, object_id, unique_name or %s is required." % display_name_option)
     if app and unique_name and app.get("uniqueName") and app["uniqueName"] != unique_name:
         raise ConfigurationError(
             "The application %s has unique name %r, not %r; a unique name cannot be changed once set."
