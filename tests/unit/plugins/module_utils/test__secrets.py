@@ -1,0 +1,1021 @@
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""pc_app_secret logic: lifetimes, secret selection and renewal windows, plans for every mode, the
+app management policy, the dest file, and the flows against an in-memory Graph double."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import uuid
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _graph, _http
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _secrets as sec
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._errors import (
+    ConfigurationError,
+    PartnerCenterCollectionError,
+    ServiceError,
+    TransportError,
+)
+from tests.unit.conftest import FakeClock, FakeResponse, ScriptedSession
+
+DAY = 86400
+NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+NAME = "Partner Center"
+
+
+def iso(seconds):
+    return sec.format_datetime(seconds)
+
+
+def cred(key="k", name=NAME, start=-300, end=100, hint="abc"):
+    """A passwordCredential starting/ending ``start``/``end`` days from NOW."""
+    return {
+        "keyId": key,
+        "displayName": name,
+        "hint": hint,
+        "startDateTime": iso(NOW + start * DAY),
+        "endDateTime": iso(NOW + end * DAY),
+        "customKeyIdentifier": None,
+        "secretText": None,
+    }
+
+
+# -------------------------------------------------------------------------------------------------
+# Lifetimes and dates
+# -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "days"),
+    [("1y", 365), ("2y", 730), ("1Y", 365), ("90d", 90), ("90D", 90), ("90", 90), (90, 90), (" 30 d ", 30), ("1", 1)],
+)
+def test_expires_in_forms(value, days):
+    assert sec.parse_expires_in(value) == days
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("3 weeks", "must be 1y, 2y"),
+        ("1m", "must be 1y, 2y"),
+        ("", "must be 1y, 2y"),
+        ("y", "must be 1y, 2y"),
+        ("-5d", "must be 1y, 2y"),
+        ("1.5y", "must be 1y, 2y"),
+        ("0", "between 1 day"),
+        ("0d", "between 1 day"),
+        (0, "between 1 day"),
+        ("101y", "between 1 day"),
+        (True, "(bool)"),
+        (1.5, "(float)"),
+        (["1y"], "(list)"),
+        ({"days": 1}, "(dict)"),
+    ],
+)
+def test_bad_expires_in(value, fragment):
+    with pytest.raises(ConfigurationError) as err:
+        sec.parse_expires_in(value)
+    assert fragment in err.value.to_message() and err.value.option == "expires_in"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2021-09-09T19:50:29Z", "2021-09-09T19:50:29Z"),
+        ("2021-09-09T19:50:29.3086381Z", "2021-09-09T19:50:29Z"),
+        ("2021-09-09T19:50:29", "2021-09-09T19:50:29Z"),
+        ("2021-09-09 19:50", "2021-09-09T19:50:00Z"),
+        ("2021-09-09", "2021-09-09T00:00:00Z"),
+        ("2021-09-09T21:50:29+02:00", "2021-09-09T19:50:29Z"),
+        ("2021-09-09T14:50:29-0500", "2021-09-09T19:50:29Z"),
+        ("2021-09-09t19:50:29z", "2021-09-09T19:50:29Z"),
+    ],
+)
+def test_parse_datetime(text, expected):
+    assert sec.format_datetime(sec.parse_datetime(text)) == expected
+
+
+@pytest.mark.parametrize("text", ["", "tomorrow", "2021-13-01", "2021-02-30", "09/09/2021", None, 5, "2021-09-09T25:00:00Z"])
+def test_parse_datetime_rejects(text):
+    assert sec.parse_datetime(text) is None
+
+
+def test_parse_datetime_keeps_fractions():
+    assert sec.parse_datetime("2021-09-09T19:50:29.5Z") == sec.parse_datetime("2021-09-09T19:50:29Z") + 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [("P90D", 90), ("P1Y", 365), ("P2W", 14), ("P1M", 30), ("P1Y6M", 545), ("PT12H", 0.5), ("p30d", 30), ("P1DT12H", 1.5)],
+)
+def test_parse_duration(text, days):
+    assert sec.parse_duration(text) == days * DAY
+
+
+@pytest.mark.parametrize("text", ["P", "PT", "90D", "P-1D", "", None, "P1.5D"])
+def test_parse_duration_rejects(text):
+    assert sec.parse_duration(text) is None
+
+
+def test_lifetime_defaults_to_one_year_from_now_to_the_second():
+    lifetime = sec.parse_lifetime(None, None, NOW + 0.75)
+    assert (lifetime.days, lifetime.end, lifetime.text) == (365, None, "expires_in 1y")
+    start, end = lifetime.dates(NOW + 0.75)
+    assert (start, end) == (NOW, NOW + 365 * DAY)
+
+
+def test_lifetime_with_end_date_time():
+    lifetime = sec.parse_lifetime(None, "2027-06-30", NOW)
+    assert lifetime.days is None and lifetime.end == sec.parse_datetime("2027-06-30T00:00:00Z")
+    assert lifetime.dates(NOW) == (NOW, lifetime.end)
+    assert lifetime.text == "end_date_time 2027-06-30T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("expires_in", "end", "fragment"),
+    [
+        ("1y", "2030-01-01", "mutually exclusive"),
+        (None, "2020-01-01", "in the past"),
+        (None, iso(NOW), "in the past"),
+        (None, "soon", "ISO 8601"),
+        (None, 20270101, "ISO 8601"),
+    ],
+)
+def test_bad_lifetimes(expires_in, end, fragment):
+    with pytest.raises(ConfigurationError, match=re.escape(fragment)):
+        sec.parse_lifetime(expires_in, end, NOW)
+
+
+# -------------------------------------------------------------------------------------------------
+# Selection and renewal windows
+# -------------------------------------------------------------------------------------------------
+
+
+def test_managed_secrets_match_the_display_name_exactly_oldest_first():
+    app = {
+        "passwordCredentials": [
+            cred("b", start=-10),
+            cred("other", name="partner center"),
+            cred("a", start=-20),
+            cred("none", name=None),
+            cred("spaced", name=NAME + " "),
+        ]
+    }
+    assert [c["keyId"] for c in sec.managed_secrets(app, NAME)] == ["a", "b"]
+    assert sec.managed_secrets(app, None) == []
+    assert sec.managed_secrets({"passwordCredentials": None}, NAME) == []
+
+
+def test_newest_is_the_one_that_lasts_longest():
+    assert sec.newest([]) is None
+    assert sec.newest([cred("a", end=10), cred("b", end=20), cred("c", end=5)])["keyId"] == "b"
+    # Same end: the later start wins.
+    assert sec.newest([cred("a", start=-5, end=10), cred("b", start=-1, end=10)])["keyId"] == "b"
+
+
+@pytest.mark.parametrize(
+    ("end_offset", "renew_days", "renew"),
+    [
+        (30 * DAY + 1, 30, False),  # valid beyond the window
+        (30 * DAY, 30, True),  # exactly at the edge: not "beyond"
+        (30 * DAY - 1, 30, True),
+        (1, 0, False),  # renew_before_days=0: only expired secrets
+        (0, 0, True),
+        (-DAY, 30, True),  # expired
+        (365 * DAY, 364, False),
+        (365 * DAY, 365, True),
+    ],
+)
+def test_renewal_window_boundaries(end_offset, renew_days, renew):
+    credential = {"endDateTime": iso(NOW + end_offset)}
+    assert sec.needs_renewal(credential, NOW, renew_days) is renew
+
+
+def test_renewal_with_an_explicit_end_date_never_repeats():
+    credential = {"endDateTime": iso(NOW + 10 * DAY)}
+    assert sec.needs_renewal(credential, NOW, 30, requested_end=NOW + 10 * DAY) is False  # a new one would not last longer
+    assert sec.needs_renewal(credential, NOW, 30, requested_end=NOW + 5 * DAY) is False
+    assert sec.needs_renewal(credential, NOW, 30, requested_end=NOW + 11 * DAY) is True
+
+
+def test_expiry_boundary_and_days_to_expiry():
+    assert sec.is_expired({"endDateTime": iso(NOW)}, NOW) is True
+    assert sec.is_expired({"endDateTime": iso(NOW + 1)}, NOW) is False
+    assert sec.is_expired({}, NOW) is True  # no end date: treated as expired
+    assert sec.days_to_expiry({"endDateTime": iso(NOW + 30 * DAY - 1)}, NOW) == 29
+    assert sec.days_to_expiry({"endDateTime": iso(NOW + 30 * DAY)}, NOW) == 30
+    assert sec.days_to_expiry({"endDateTime": iso(NOW - 1)}, NOW) == -1
+
+
+def test_secret_view_has_no_value():
+    view = sec.secret_view(dict(cred("k"), secretText="VALUE"), NOW)
+    assert view == {
+        "key_id": "k",
+        "display_name": NAME,
+        "hint": "abc",
+        "start_date_time": iso(NOW - 300 * DAY),
+        "end_date_time": iso(NOW + 100 * DAY),
+        "days_to_expiry": 100,
+    }
+    assert sec.secret_view(None, NOW) == {}
+
+
+# -------------------------------------------------------------------------------------------------
+# Plans
+# -------------------------------------------------------------------------------------------------
+
+
+def plan(managed, **kwargs):
+    kwargs.setdefault("now", NOW)
+    kwargs.setdefault("renew_before_days", 30)
+    return sec.plan_present(managed, **kwargs)
+
+
+def keys(secrets):
+    return [c["keyId"] for c in secrets]
+
+
+def test_plan_created_when_none_exists():
+    result = plan([])
+    assert (result.action, result.create, result.remove, result.keep) == ("created", True, [], None)
+
+
+def test_plan_none_when_valid_beyond_the_window():
+    result = plan([cred("a", end=31)])
+    assert (result.action, result.create, keys(result.remove), result.keep["keyId"]) == ("none", False, [], "a")
+    assert "beyond the renewal window" in result.reason
+
+
+def test_plan_renewed_inside_the_window_keeps_the_old_one():
+    result = plan([cred("a", end=29)])
+    assert (result.action, result.create, result.remove) == ("renewed", True, [])
+    assert "expires in 29 days" in result.reason
+
+
+def test_plan_renewed_with_retire_previous_removes_all_old_ones():
+    result = plan([cred("old", end=-5), cred("a", end=29)], retire_previous=True)
+    assert result.action == "renewed" and keys(result.remove) == ["old", "a"] and result.orphans == []
+
+
+def test_plan_renewed_when_all_expired():
+    result = plan([cred("a", end=-1), cred("b", end=-2)])
+    assert result.action == "renewed" and "expired" in result.reason and result.remove == []
+
+
+def test_plan_newest_decides_without_dest():
+    # An old secret inside the window next to a newer valid one: nothing to do.
+    result = plan([cred("old", start=-700, end=3), cred("new", start=-10, end=355)])
+    assert result.action == "none" and result.keep["keyId"] == "new"
+
+
+def test_plan_rotate_forces_a_new_secret_and_keeps_the_old():
+    assert plan([], rotate=True).action == "created"
+    result = plan([cred("a", end=300)], rotate=True)
+    assert (result.action, result.create, result.remove) == ("rotated", True, [])
+    result = plan([cred("a", end=300)], rotate=True, retire_previous=True)
+    assert keys(result.remove) == ["a"]
+
+
+def test_plan_retire_previous_without_creating():
+    result = plan([cred("old", start=-400, end=10), cred("cur", start=-10, end=300)], retire_previous=True)
+    assert (result.action, result.create, keys(result.remove), result.keep["keyId"]) == ("none", False, ["old"], "cur")
+    assert plan([cred("cur", end=300)], retire_previous=True).remove == []
+
+
+def test_plan_with_dest_holding_the_current_secret():
+    managed = [cred("older", start=-400, end=100), cred("held", start=-10, end=300)]
+    result = plan(managed, use_dest=True, held=managed[1])
+    assert result.action == "none" and result.keep["keyId"] == "held" and result.orphans == []
+    # Older secrets are not orphans (the file held them before): overlap.
+    result = plan(managed, use_dest=True, held=managed[1], retire_previous=True)
+    assert keys(result.remove) == ["older"] and result.orphans == []
+
+
+def test_plan_with_dest_holding_nothing_repairs_and_removes_all_valid_ones():
+    managed = [cred("expired", start=-800, end=-1), cred("a", start=-100, end=200), cred("b", start=-5, end=300)]
+    result = plan(managed, use_dest=True, held=None, dest_reason="/x does not exist")
+    assert result.action == "repaired" and result.create
+    assert keys(result.orphans) == ["a", "b"] == keys(result.remove)  # the expired one is left alone
+    assert "/x does not exist" in result.reason
+
+
+def test_plan_with_dest_and_a_newer_orphan():
+    managed = [cred("held", start=-100, end=200), cred("lost", start=-1, end=700)]
+    result = plan(managed, use_dest=True, held=managed[0], dest_reason="")
+    assert result.action == "repaired" and keys(result.orphans) == ["lost"] and keys(result.remove) == ["lost"]
+    result = plan(managed, use_dest=True, held=managed[0], retire_previous=True)
+    assert keys(result.remove) == ["lost", "held"]
+
+
+def test_plan_same_start_as_the_held_one_is_an_orphan():
+    managed = [cred("held", start=-1, end=200), cred("twin", start=-1, end=700)]
+    assert keys(plan(managed, use_dest=True, held=managed[0]).orphans) == ["twin"]
+
+
+def test_plan_with_dest_renews_the_held_secret():
+    managed = [cred("held", start=-300, end=20)]
+    result = plan(managed, use_dest=True, held=managed[0])
+    assert result.action == "renewed" and result.remove == []
+    # Held and expired, nothing else: renewed (no orphan).
+    managed = [cred("held", start=-300, end=-1)]
+    assert plan(managed, use_dest=True, held=managed[0]).action == "renewed"
+
+
+def test_plan_with_dest_holding_nothing_and_only_expired_secrets():
+    result = plan([cred("x", end=-3)], use_dest=True, held=None, dest_reason="missing")
+    assert result.action == "renewed" and result.orphans == [] and result.remove == []
+    assert "dest holds none" in result.reason
+
+
+def test_plan_rotate_with_orphans_removes_them_too():
+    managed = [cred("lost", start=-2, end=300)]
+    result = plan(managed, use_dest=True, held=None, rotate=True, dest_reason="missing")
+    assert result.action == "rotated" and keys(result.orphans) == ["lost"] == keys(result.remove)
+
+
+def test_plan_absent_by_name_removes_all_with_the_name_and_nothing_else():
+    creds = [cred("a"), cred("b"), cred("other", name="Other")]
+    result = sec.plan_absent(creds, display_name=NAME, key_id=None)
+    assert result.action == "removed" and keys(result.remove) == ["a", "b"]
+    assert sec.plan_absent([cred("other", name="Other")], display_name=NAME, key_id=None).action == "none"
+
+
+def test_plan_absent_by_key_id():
+    creds = [cred("0a0a0a0a-0000-0000-0000-000000000001"), cred("0b0b0b0b-0000-0000-0000-000000000002", name="Other")]
+    result = sec.plan_absent(creds, display_name=None, key_id="0B0B0B0B-0000-0000-0000-000000000002")
+    assert keys(result.remove) == ["0b0b0b0b-0000-0000-0000-000000000002"]
+    assert sec.plan_absent(creds, display_name=None, key_id="0c0c0c0c-0000-0000-0000-000000000003").action == "none"
+    with pytest.raises(ConfigurationError, match="named 'Other', not 'Partner Center'"):
+        sec.plan_absent(creds, display_name=NAME, key_id="0b0b0b0b-0000-0000-0000-000000000002")
+
+
+# -------------------------------------------------------------------------------------------------
+# App management policy
+# -------------------------------------------------------------------------------------------------
+
+APP = {"id": "obj", "appId": "app", "createdDateTime": "2024-05-01T00:00:00Z"}
+
+
+def policy(*restrictions, enabled=True):
+    return {
+        "id": "00000000-0000-0000-0000-000000000000",
+        "displayName": "Default app management tenant policy",
+        "isEnabled": enabled,
+        "applicationRestrictions": {"passwordCredentials": list(restrictions)},
+    }
+
+
+def test_restrictions_apply_by_creation_date_state_and_enablement():
+    block = {"restrictionType": "passwordAddition", "restrictForAppsCreatedAfterDateTime": "2019-01-01T00:00:00Z"}
+    assert sec.applicable_restrictions(policy(block), APP) == [block]
+    assert sec.applicable_restrictions(policy(block, enabled=False), APP) == []
+    assert sec.applicable_restrictions(None, APP) == []
+    later = dict(block, restrictForAppsCreatedAfterDateTime="2025-01-01T00:00:00Z")
+    assert sec.applicable_restrictions(policy(later), APP) == []
+    assert sec.applicable_restrictions(policy(dict(block, state="disabled")), APP) == []
+    assert sec.applicable_restrictions(policy(dict(block, state="enabled")), APP) == [dict(block, state="enabled")]
+    no_date = {"restrictionType": "passwordAddition"}
+    assert sec.applicable_restrictions(policy(no_date), APP) == [no_date]
+    assert sec.applicable_restrictions(policy(later), {"id": "x"}) == [later]  # unknown creation date: applies
+    # Exactly at the date: applies (created after or at).
+    at = dict(block, restrictForAppsCreatedAfterDateTime=APP["createdDateTime"])
+    assert sec.applicable_restrictions(policy(at), APP) == [at]
+
+
+def test_violations_in_the_policys_words():
+    block = {"restrictionType": "passwordAddition", "restrictForAppsCreatedAfterDateTime": "2019-01-01T00:00:00Z"}
+    [text] = sec.policy_violations(policy(block), APP, 365 * DAY, "expires_in 1y")
+    assert "passwordAddition" in text and "2019-01-01T00:00:00Z" in text and "Default app management tenant policy" in text
+    cap = {"restrictionType": "passwordLifetime", "maxLifetime": "P90D"}
+    [text] = sec.policy_violations(policy(cap), APP, 365 * DAY, "expires_in 1y")
+    assert "maxLifetime P90D (90 days)" in text and "passwordLifetime" in text and "expires_in 1y (365 days)" in text
+    assert sec.policy_violations(policy(cap), APP, 90 * DAY, "expires_in 90d") == []  # exactly the cap is allowed
+    assert sec.policy_violations(policy(cap), APP, 90 * DAY + 1, "x") != []
+    assert sec.policy_violations(policy({"restrictionType": "passwordLifetime", "maxLifetime": "junk"}), APP, DAY, "x") == []
+    assert sec.policy_violations(policy({"restrictionType": "symmetricKeyAddition"}), APP, DAY, "x") == []
+    assert sec.policy_violations(policy(block, cap), APP, 365 * DAY, "x")[1].startswith("The tenant's app management policy")
+
+
+# -------------------------------------------------------------------------------------------------
+# The dest file
+# -------------------------------------------------------------------------------------------------
+
+
+def test_check_dest_path(tmp_path):
+    assert sec.check_dest_path(None) is None
+    assert sec.check_dest_path(str(tmp_path / "a" / "b" / "s.json")) == str(tmp_path / "a" / "b" / "s.json")
+    with pytest.raises(ConfigurationError, match="is a directory"):
+        sec.check_dest_path(str(tmp_path))
+    with pytest.raises(ConfigurationError, match="must not be empty"):
+        sec.check_dest_path(" ")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigurationError, match="not a regular file"):
+        sec.check_dest_path(str(fifo))
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigurationError, match="is not a directory"):
+        sec.check_dest_path(str(blocker / "sub" / "s.json"))
+
+
+def test_check_dest_path_is_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert sec.check_dest_path("s.json") == str(tmp_path / "s.json")
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (None, "does not exist"),
+        ("not json", "is not JSON"),
+        (b"\xff\xfe", "is not JSON"),
+        ("[1]", "holds no secret"),
+        ('{"key_id": "k"}', "holds no secret"),
+        ('{"key_id": "k", "secret": ""}', "holds no secret"),
+        ('{"secret": "v"}', "holds no secret"),
+    ],
+)
+def test_read_dest_reasons(tmp_path, content, reason):
+    path = tmp_path / "s.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    stored, why = sec.read_dest(str(path))
+    assert stored is None and reason in why
+
+
+def test_read_dest_too_large(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_bytes(b" " * (sec.MAX_DEST_BYTES + 1))
+    assert "too large" in sec.read_dest(str(path))[1]
+
+
+def test_read_dest_and_held_secret(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"key_id": "K1", "secret": "abcdef", "app_id": "app", "display_name": NAME}))
+    stored, why = sec.read_dest(str(path))
+    assert why == "" and stored.key_id == "k1" and stored.secret == "abcdef"
+    held, why = sec.held_secret(stored, [cred("k1", hint="abc"), cred("k2")])
+    assert held["keyId"] == "k1" and why == ""
+    held, why = sec.held_secret(stored, [cred("k1", hint="xyz")])
+    assert held is None and "does not match the secret's hint" in why
+    held, why = sec.held_secret(stored, [cred("k2")])
+    assert held is None and "holds key id k1" in why
+    assert sec.held_secret(None, [cred("k1")]) == (None, "")
+
+
+def test_dest_of_another_secret_is_refused(tmp_path):
+    stored = sec.Stored({"key_id": "k", "secret": "v", "app_id": "OTHER", "display_name": NAME})
+    with pytest.raises(ConfigurationError, match="another application"):
+        sec.check_dest_owner(stored, "/p", {"appId": "app"}, NAME)
+    stored = sec.Stored({"key_id": "k", "secret": "v", "app_id": "APP", "display_name": "Other"})
+    with pytest.raises(ConfigurationError, match="named 'Other'"):
+        sec.check_dest_owner(stored, "/p", {"appId": "app"}, NAME)
+    sec.check_dest_owner(sec.Stored({"key_id": "k", "secret": "v", "app_id": "APP"}), "/p", {"appId": "app"}, NAME)
+    sec.check_dest_owner(None, "/p", {"appId": "app"}, NAME)
+
+
+def test_secret_file_is_private_atomic_and_makes_private_parents(tmp_path, monkeypatch):
+    old_umask = os.umask(0)  # even with a permissive umask
+    try:
+        path = tmp_path / "a" / "b" / "secret.json"
+        replaced, synced = [], []
+        real_replace, real_fsync = os.replace, os.fsync
+
+        def spy_replace(src, dst):
+            # At the moment of the rename the temporary file is complete, private and next to dest.
+            assert os.path.dirname(src) == os.path.dirname(dst)
+            assert stat.S_IMODE(os.stat(src).st_mode) == 0o600
+            with open(src, encoding="utf-8") as handle:
+                assert json.load(handle)["secret"] == "s3cr3t"
+            replaced.append((src, dst))
+            real_replace(src, dst)
+
+        def spy_fsync(fd):
+            synced.append(fd)
+            real_fsync(fd)
+
+        monkeypatch.setattr(sec.os, "replace", spy_replace)
+        monkeypatch.setattr(sec.os, "fsync", spy_fsync)
+        target = sec.SecretFile(str(path))
+        target.prepare()
+        assert stat.S_IMODE(os.stat(target.tmp).st_mode) == 0o600 and os.path.getsize(target.tmp) == 0
+        assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o700
+        assert stat.S_IMODE((tmp_path / "a" / "b").stat().st_mode) == 0o700
+        target.commit({"key_id": "k", "secret": "s3cr3t"})
+        assert replaced == [(replaced[0][0], str(path))] and len(synced) >= 1
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert json.loads(path.read_text()) == {"key_id": "k", "secret": "s3cr3t"}
+        assert os.listdir(path.parent) == ["secret.json"]  # no temporary file left
+    finally:
+        os.umask(old_umask)
+
+
+def test_secret_file_replaces_an_existing_readable_file(tmp_path):
+    path = tmp_path / "secret.json"
+    path.write_text("old")
+    os.chmod(path, 0o644)
+    sec.SecretFile(str(path)).commit({"secret": "new"})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and json.loads(path.read_text()) == {"secret": "new"}
+
+
+def test_secret_file_discard_undoes_prepare(tmp_path):
+    path = tmp_path / "x" / "y" / "secret.json"
+    target = sec.SecretFile(str(path))
+    target.prepare()
+    target.discard()
+    assert not (tmp_path / "x").exists()
+    existing = tmp_path / "keep"
+    existing.mkdir()
+    target = sec.SecretFile(str(existing / "secret.json"))
+    target.prepare()
+    target.discard()
+    assert existing.exists() and os.listdir(existing) == []
+
+
+def test_secret_file_that_cannot_be_written_fails_at_prepare(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    target = sec.SecretFile(str(blocker / "secret.json"))
+    with pytest.raises(ConfigurationError, match="Cannot write dest .*Nothing was created"):
+        target.prepare()
+
+
+# -------------------------------------------------------------------------------------------------
+# validate_params
+# -------------------------------------------------------------------------------------------------
+
+
+def params(**overrides):
+    base = {
+        "state": "present",
+        "object_id": None,
+        "app_id": None,
+        "unique_name": "pc-web",
+        "app_display_name": None,
+        "display_name": NAME,
+        "key_id": None,
+        "expires_in": None,
+        "end_date_time": None,
+        "renew_before_days": 30,
+        "rotate": False,
+        "retire_previous": False,
+        "dest": None,
+        "tenant_id": "11111111-2222-3333-4444-555555555555",
+        "consistency_timeout": 0,
+    }
+    base.update(overrides)
+    return base
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"display_name": None}, "display_name is required with state=present"),
+        ({"display_name": "  "}, "must not be empty"),
+        ({"key_id": "00000000-0000-0000-0000-000000000000"}, "only used with state=absent"),
+        ({"state": "absent", "key_id": "nope"}, "key_id must be a GUID"),
+        ({"state": "absent", "display_name": None}, "needs display_name or key_id"),
+        ({"state": "absent", "rotate": True}, "rotate applies to state=present only"),
+        ({"renew_before_days": -1}, "renew_before_days must be 0 or more"),
+        ({"renew_before_days": True}, "renew_before_days must be 0 or more"),
+        ({"expires_in": "30d"}, "renew_before_days (30) must be shorter than the lifetime (30 days)"),
+        ({"expires_in": "1y", "end_date_time": "2030-01-01"}, "mutually exclusive"),
+    ],
+)
+def test_validate_params_rejects(overrides, fragment):
+    with pytest.raises(ConfigurationError) as err:
+        sec.validate_params(params(**overrides), NOW)
+    assert fragment in err.value.to_message()
+
+
+def test_validate_params_accepts():
+    lifetime, key_id, dest = sec.validate_params(params(expires_in="31d"), NOW)
+    assert lifetime.days == 31 and key_id is None and dest is None
+    lifetime, key_id, dest = sec.validate_params(
+        params(state="absent", display_name=None, key_id="0A0A0A0A-0000-0000-0000-000000000001", expires_in="junk"), NOW
+    )
+    assert lifetime is None and key_id == "0a0a0a0a-0000-0000-0000-000000000001"  # lifetime ignored when absent
+    assert sec.validate_params(params(renew_before_days=0, expires_in="1"), NOW)[0].days == 1
+
+
+# -------------------------------------------------------------------------------------------------
+# Flows against an in-memory Graph double
+# -------------------------------------------------------------------------------------------------
+
+BASE = "https://graph.test"
+TENANT = "11111111-2222-3333-4444-555555555555"
+
+
+def graph_error(status, code, message):
+    return FakeResponse(status, {"error": {"code": code, "message": message, "innerError": {"request-id": "req-1"}}})
+
+
+class FakeGraph:
+    """One application with password credentials, addPassword/removePassword and the tenant policy."""
+
+    def __init__(self, created="2024-05-01T00:00:00Z"):
+        self.app = {
+            "id": str(uuid.uuid4()),
+            "appId": str(uuid.uuid4()),
+            "displayName": "PC web",
+            "uniqueName": "pc-web",
+            "createdDateTime": created,
+            "passwordCredentials": [],
+        }
+        self.values: dict[str, str] = {}
+        self.policy = policy()
+        self.policy_status = 200
+        self.add_failure = None  # a FakeResponse or exception for the next addPassword
+        self.remove_failure = None
+        self.app_visible = True
+        self.log: list[tuple[str, str]] = []
+
+    @property
+    def writes(self):
+        return [entry for entry in self.log if entry[0] != "GET"]
+
+    def plant(self, key=None, name=NAME, start=-300, end=100):
+        credential = cred(key or str(uuid.uuid4()), name=name, start=start, end=end, hint=None)
+        value = "%s8Q~%s" % (uuid.uuid4().hex[:3], uuid.uuid4().hex)
+        credential["hint"] = value[:3]
+        self.app["passwordCredentials"].append(credential)
+        self.values[credential["keyId"]] = value
+        return credential, value
+
+    def __call__(self, sent):
+        parts = urlsplit(sent.url)
+        path = unquote(parts.path)[len("/v1.0/") :]
+        self.log.append((sent.method, path))
+        if path == "policies/defaultAppManagementPolicy":
+            if self.policy_status != 200:
+                return graph_error(self.policy_status, "Authorization_RequestDenied", "Insufficient privileges.")
+            return FakeResponse(200, self.policy)
+        if path == "applications(uniqueName='pc-web')" or path == "applications/%s" % self.app["id"]:
+            if not self.app_visible:
+                return graph_error(404, "Request_ResourceNotFound", "Resource does not exist.")
+            return FakeResponse(200, self.app)
+        if path.startswith("applications(uniqueName="):
+            return graph_error(404, "Request_ResourceNotFound", "Resource does not exist.")
+        if path == "applications/%s/addPassword" % self.app["id"]:
+            if self.add_failure is not None:
+                failure, self.add_failure = self.add_failure, None
+                if isinstance(failure, BaseException):
+                    raise failure
+                return failure
+            spec = sent.json["passwordCredential"]
+            value = "%s8Q~%s" % (uuid.uuid4().hex[:3], uuid.uuid4().hex)
+            credential = {
+                "keyId": str(uuid.uuid4()),
+                "displayName": spec.get("displayName"),
+                "hint": value[:3],
+                "startDateTime": spec["startDateTime"],
+                "endDateTime": spec["endDateTime"],
+                "customKeyIdentifier": None,
+                "secretText": None,
+            }
+            self.app["passwordCredentials"].append(credential)
+            self.values[credential["keyId"]] = value
+            return FakeResponse(200, dict(credential, secretText=value))
+        if path == "applications/%s/removePassword" % self.app["id"]:
+            if self.remove_failure is not None:
+                failure, self.remove_failure = self.remove_failure, None
+                return failure
+            key = sent.json["keyId"]
+            before = len(self.app["passwordCredentials"])
+            self.app["passwordCredentials"] = [c for c in self.app["passwordCredentials"] if c["keyId"] != key]
+            if len(self.app["passwordCredentials"]) == before:
+                return graph_error(400, "Request_BadRequest", "No password credential with keyId '%s' exists." % key)
+            return FakeResponse(204)
+        raise AssertionError("unexpected %s %s" % (sent.method, path))
+
+    def names(self):
+        return [c["displayName"] for c in self.app["passwordCredentials"]]
+
+
+class Warnings:
+    def __init__(self):
+        self.items: list[str] = []
+
+    def warn(self, text):
+        self.items.append(text)
+
+
+class Cloud:
+    name = "usgov"
+
+
+class FakeModule:
+    """What run_pc_app_secret needs from AppSecretModule."""
+
+    def __init__(self, service, check_mode=False, **overrides):
+        clock = FakeClock()
+        http = _http.HttpClient(
+            session=ScriptedSession(handler=service), sleep=clock.sleep, clock=clock.clock, rand=lambda: 0.5
+        )
+        self.graph = _graph.GraphClient(
+            http, lambda resource: "token", base_url=BASE, resource="https://graph.microsoft.us", consistency_timeout=5
+        )
+        self.params = params(**overrides)
+        self.check_mode = check_mode
+        self.module = Warnings()
+        self.cloud = Cloud()
+        self.diff = None
+
+    def validate(self):
+        pass
+
+    def set_diff(self, before, after):
+        self.diff = (before, after)
+
+
+def run(service, check_mode=False, now=NOW, **overrides):
+    module = FakeModule(service, check_mode=check_mode, **overrides)
+    return sec.run_pc_app_secret(module, now=now), module
+
+
+def test_create_without_dest_returns_the_value_once():
+    service = FakeGraph()
+    result, module = run(service)
+    assert result["changed"] and result["action"] == "created"
+    [created] = service.app["passwordCredentials"]
+    assert result["secret_text"] == service.values[created["keyId"]]
+    assert (result["key_id"], result["hint"], result["days_to_expiry"]) == (created["keyId"], created["hint"], 365)
+    assert (created["startDateTime"], created["endDateTime"]) == (iso(NOW), iso(NOW + 365 * DAY))
+    assert service.writes == [("POST", "applications/%s/addPassword" % service.app["id"])]
+    assert ("GET", "policies/defaultAppManagementPolicy") in service.log
+    text = json.dumps({k: v for k, v in result.items() if k != "secret_text"}) + json.dumps(module.diff)
+    assert result["secret_text"] not in text and "secret_text" in result["msg"]
+    assert module.diff[0] == {"secrets": []} and module.diff[1]["secrets"][0]["key_id"] == created["keyId"]
+    service.log.clear()
+    again, dummy = run(service)
+    assert again["changed"] is False and again["action"] == "none" and "secret_text" not in again
+    assert service.writes == [] and ("GET", "policies/defaultAppManagementPolicy") not in service.log
+
+
+def test_create_with_dest_stores_the_value_and_returns_none(tmp_path):
+    service = FakeGraph()
+    dest = tmp_path / "d" / "s.json"
+    result, dummy = run(service, dest=str(dest))
+    assert "secret_text" not in result and result["dest"] == str(dest)
+    [created] = service.app["passwordCredentials"]
+    data = json.loads(dest.read_text())
+    assert data == {
+        "tenant_id": TENANT,
+        "cloud": "usgov",
+        "app_id": service.app["appId"],
+        "key_id": created["keyId"],
+        "display_name": NAME,
+        "secret": service.values[created["keyId"]],
+        "start_date_time": created["startDateTime"],
+        "end_date_time": created["endDateTime"],
+    }
+    assert data["secret"] not in json.dumps(result)
+    service.log.clear()
+    again, dummy = run(service, dest=str(dest))
+    assert again["action"] == "none" and service.writes == []
+
+
+def test_the_value_is_stored_before_old_secrets_are_removed(tmp_path):
+    service = FakeGraph()
+    old, dummy = service.plant(end=10)
+    dest = tmp_path / "s.json"
+    dest.write_text(json.dumps({"key_id": old["keyId"], "secret": service.values[old["keyId"]], "app_id": service.app["appId"]}))
+    order = []
+    real = service.__call__
+
+    def watching(sent):
+        if sent.url.endswith("/removePassword"):
+            order.append(("remove", json.loads(dest.read_text())["key_id"]))
+        return real(sent)
+
+    module = FakeModule(watching, dest=str(dest), retire_previous=True)
+    result = sec.run_pc_app_secret(module, now=NOW)
+    assert result["action"] == "renewed" and result["retired_key_ids"] == [old["keyId"]]
+    assert order == [("remove", result["key_id"])]  # the file already held the new value
+
+
+def test_check_mode_plans_without_writing(tmp_path):
+    service = FakeGraph()
+    old, dummy = service.plant(end=5)
+    dest = tmp_path / "new" / "s.json"
+    result, module = run(service, check_mode=True, retire_previous=True, dest=str(dest))
+    assert result["changed"] and result["action"] == "repaired"  # dest does not hold the valid secret
+    assert result["key_id"] is None and result["end_date_time"] == iso(NOW + 365 * DAY)
+    assert result["retired_key_ids"] == [old["keyId"]] and result["orphan_key_ids"] == [old["keyId"]]
+    assert service.writes == [] and not dest.parent.exists()
+    before, after = module.diff
+    assert [s["key_id"] for s in before["secrets"]] == [old["keyId"]]
+    assert after["secrets"] == [
+        {
+            "key_id": None,
+            "display_name": NAME,
+            "hint": None,
+            "start_date_time": iso(NOW),
+            "end_date_time": iso(NOW + 365 * DAY),
+            "days_to_expiry": 365,
+        }
+    ]
+    assert result["msg"].startswith("Would repair") and "secret_text" not in result
+
+
+def test_check_mode_reports_policy_violations_and_a_real_run_fails_without_writing():
+    service = FakeGraph()
+    service.policy = policy({"restrictionType": "passwordLifetime", "maxLifetime": "P90D"})
+    result, module = run(service, check_mode=True)
+    assert result["changed"] and result["policy_violations"] and "P90D" in module.module.items[0]
+    assert "But: " in result["msg"]
+    with pytest.raises(sec.AppManagementPolicyError) as err:
+        run(service)
+    assert "maxLifetime P90D" in err.value.to_message() and "Nothing was changed" in err.value.to_message()
+    assert err.value.result["policy_violations"] == result["policy_violations"]
+    assert service.writes == []
+    result, dummy = run(service, expires_in="90d")
+    assert result["action"] == "created"
+
+
+def test_unreadable_policy_warns_once_and_policy_errors_from_graph_are_explained():
+    service = FakeGraph()
+    service.policy_status = 403
+    service.add_failure = graph_error(400, "CredentialTypeNotAllowedAsPerAppPolicy", "Credential type not allowed as per assigned policy")
+    module = FakeModule(service)
+    with pytest.raises(sec.AppManagementPolicyError) as err:
+        sec.run_pc_app_secret(module, now=NOW)
+    text = err.value.to_message()
+    assert "CredentialTypeNotAllowedAsPerAppPolicy" in text and "does not allow client secrets" in text and "req-1" in text
+    assert err.value.to_dict()["status"] == 400
+    assert len(module.module.items) == 1 and "Policy.Read.All" in module.module.items[0]
+    service.add_failure = graph_error(400, "CredentialInvalidLifetimeAsPerAppPolicy", "Credential lifetime exceeds")
+    with pytest.raises(sec.AppManagementPolicyError, match="limits the lifetime of client secrets below the 365 days"):
+        run(service)
+    assert service.app["passwordCredentials"] == []
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        graph_error(500, "InternalServerError", "boom"),
+        TransportError(service="graph", method="POST", url=BASE, reason="connection reset"),
+    ],
+)
+def test_ambiguous_add_password_failures_say_the_secret_may_exist(tmp_path, failure):
+    service = FakeGraph()
+    service.add_failure = failure
+    dest = tmp_path / "dir" / "s.json"
+    with pytest.raises((ServiceError, TransportError)) as err:
+        run(service, dest=str(dest))
+    assert "may have been created anyway" in err.value.to_message()
+    assert not (tmp_path / "dir").exists()  # prepare() was undone
+
+
+def test_add_password_is_retried_on_throttling():
+    service = FakeGraph()
+    service.add_failure = FakeResponse(429, {"error": {"code": "TooManyRequests", "message": "slow down"}}, {"Retry-After": "1"})
+    result, dummy = run(service)
+    assert result["action"] == "created" and len(service.app["passwordCredentials"]) == 1
+    assert [w[1].rsplit("/", 1)[-1] for w in service.writes] == ["addPassword", "addPassword"]
+
+
+def test_dest_write_failure_removes_the_new_secret_again(tmp_path, monkeypatch):
+    service = FakeGraph()
+    dest = tmp_path / "s.json"
+
+    def broken(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sec.os, "replace", broken)
+    with pytest.raises(PartnerCenterCollectionError) as err:
+        run(service, dest=str(dest))
+    assert "No space left on device" in err.value.to_message() and "was removed again" in err.value.to_message()
+    assert service.app["passwordCredentials"] == [] and os.listdir(tmp_path) == []
+
+
+def test_a_failed_removal_after_creation_keeps_the_value():
+    service = FakeGraph()
+    service.plant(end=3)
+    service.remove_failure = graph_error(403, "Authorization_RequestDenied", "Insufficient privileges.")
+    result, module = run(service, retire_previous=True)
+    assert result["action"] == "renewed" and result["secret_text"] and result["retired_key_ids"] == []
+    assert "Could not remove secret" in module.module.items[0]
+    assert len(result["secrets"]) == 2  # the one that could not be removed is still there
+
+
+def test_repair_stores_the_replacement_then_removes_the_orphan(tmp_path):
+    service = FakeGraph()
+    lost, value = service.plant(start=-1, end=700)
+    dest = tmp_path / "s.json"
+    result, dummy = run(service, dest=str(dest))
+    assert result["action"] == "repaired" and result["orphan_key_ids"] == [lost["keyId"]] == result["retired_key_ids"]
+    assert [w[1].rsplit("/", 1)[-1] for w in service.writes] == ["addPassword", "removePassword"]
+    assert json.loads(dest.read_text())["key_id"] == result["key_id"] != lost["keyId"]
+    assert "does not exist" in result["msg"] and "value was lost" in result["msg"]
+    assert value not in json.dumps(result)
+
+
+def test_secrets_with_other_names_are_never_touched(tmp_path):
+    service = FakeGraph()
+    other, dummy = service.plant(name="Other", start=-1, end=700)
+    result, dummy = run(service, dest=str(tmp_path / "s.json"), retire_previous=True, rotate=True)
+    assert other in service.app["passwordCredentials"] and result["retired_key_ids"] == []
+    result, dummy = run(service, state="absent")
+    assert service.names() == ["Other"]
+
+
+def test_absent_removes_its_own_and_deletes_a_dest_holding_one(tmp_path):
+    service = FakeGraph()
+    first, value = service.plant()
+    second, dummy = service.plant()
+    dest = tmp_path / "s.json"
+    dest.write_text(json.dumps({"key_id": first["keyId"], "secret": value}))
+    result, module = run(service, check_mode=True, state="absent", dest=str(dest))
+    assert result["changed"] and result["dest_removed"] and dest.exists() and service.writes == []
+    result, module = run(service, state="absent", dest=str(dest))
+    assert result["action"] == "removed" and sorted(result["retired_key_ids"]) == sorted([first["keyId"], second["keyId"]])
+    assert not dest.exists() and service.app["passwordCredentials"] == []
+    assert module.diff[1] == {"secrets": []} and len(module.diff[0]["secrets"]) == 2
+    result, dummy = run(service, state="absent", dest=str(dest))
+    assert result["changed"] is False and result["action"] == "none"
+
+
+def test_absent_of_a_secret_already_gone_is_not_a_change():
+    service = FakeGraph()
+    first, dummy = service.plant()
+    real = service.__call__
+
+    def racing(sent):
+        if sent.url.endswith("/removePassword"):
+            service.app["passwordCredentials"] = []  # removed by someone else meanwhile
+        return real(sent)
+
+    module = FakeModule(racing, state="absent")
+    result = sec.run_pc_app_secret(module, now=NOW)
+    assert result["changed"] is False and result["retired_key_ids"] == []
+
+
+def test_missing_application():
+    service = FakeGraph()
+    service.app_visible = False
+    with pytest.raises(ConfigurationError, match="No application matches unique_name 'pc-web'"):
+        run(service)
+    result, module = run(service, check_mode=True)
+    assert result["changed"] and result["action"] == "created" and "does not exist" not in result["msg"]
+    assert "(yet)" in module.module.items[0]
+    result, dummy = run(service, state="absent")
+    assert result["changed"] is False and "no secret to remove" in result["msg"]
+
+
+def test_missing_application_is_waited_for_in_a_real_run():
+    service = FakeGraph()
+    service.app_visible = False
+    real = service.__call__
+    reads = []
+
+    def appearing(sent):
+        reads.append(sent.url)
+        if len(reads) == 3:
+            service.app_visible = True
+        return real(sent)
+
+    module = FakeModule(appearing)
+    result = sec.run_pc_app_secret(module, now=NOW)
+    assert result["action"] == "created"
+
+
+def test_dest_of_another_application_fails_before_any_write(tmp_path):
+    service = FakeGraph()
+    dest = tmp_path / "s.json"
+    dest.write_text(json.dumps({"key_id": "k", "secret": "v", "app_id": "someone-else"}))
+    with pytest.raises(ConfigurationError, match="another application"):
+        run(service, dest=str(dest))
+    assert service.writes == [] and json.loads(dest.read_text())["secret"] == "v"
+
+
+def test_end_date_time_inside_the_window_is_created_once_with_a_warning():
+    service = FakeGraph()
+    end = iso(NOW + 10 * DAY)
+    result, module = run(service, end_date_time=end)
+    assert result["action"] == "created" and result["end_date_time"] == end
+    assert "within renew_before_days" in module.module.items[0]
+    again, dummy = run(service, end_date_time=end)
+    assert again["action"] == "none"
+
+
+def test_the_tenant_id_comes_from_the_token_when_it_has_one(tmp_path):
+    import base64
+
+    def part(data):
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    service = FakeGraph()
+    module = FakeModule(service, dest=str(tmp_path / "s.json"), tenant_id="contoso.onmicrosoft.com")
+    guid = "99999999-8888-7777-6666-555555555555"
+    module.graph.token_provider = lambda resource: "%s.%s.sig" % (part({"alg": "none"}), part({"tid": guid}))
+    sec.run_pc_app_secret(module, now=NOW)
+    assert json.loads((tmp_path / "s.json").read_text())["tenant_id"] == guid
