@@ -43,6 +43,7 @@ PYTEST_ARGS ?=
 SANITY_ARGS ?=
 LINT_ARGS ?=
 EMULATOR_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: help
 help: ## List the targets
@@ -185,9 +186,8 @@ emulator-bench: venv ## Emulator throughput: requests/s from 8 concurrent client
 	$(VENV_PYTHON) -m tests.emulator.bench
 
 .PHONY: demo
-demo: ## End-to-end demo against the emulator: arrives with the roles (issue 5)
-	@echo 'make demo is not available yet: it arrives with the web_app and native_app roles (issue 5).' >&2
-	@exit 1
+demo: venv collection ## The whole procedure against the emulator: rollout, rerun (changed=0), audit (build/demo)
+	$(WITH_VENV) $(VENV_PYTHON) -m tests.demo $(DEMO_ARGS)
 
 .PHONY: clean distclean
 clean: ## Remove build output (build/, tests/output, caches); keeps .venv

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
-from ._errors import ConfigurationError, ConflictError, NotFoundError, ServiceError, TransportError
+from ._errors import ConfigurationError, ConflictError, ForbiddenError, NotFoundError, ServiceError, TransportError
 from ._graph import GraphClient, key_segment, odata_string
 from ._ids import require_guid
 
@@ -433,31 +433,50 @@ def find_application(
     return app
 
 
+def create_service_principal(
+    graph: GraphClient, app_id: str, *, first_party: bool = False, select: t.Sequence[str] = ("id", "appId")
+) -> tuple[dict[str, t.Any], bool]:
+    """Create the service principal of an application (ours, or a first-party API such as Partner
+    Center); returns the created object and True, or, on 409, the existing one (``select``) and False.
+
+    Safe to retry on a lost response: a second service principal for the same appId is refused with
+    409. A new application that has not replicated yet (NoBackingApplicationObject) is waited for.
+    """
+    path = key_segment("servicePrincipals", "appId", app_id)
+    try:
+        response = graph.retry_dependent_write(
+            lambda: graph.post(
+                "servicePrincipals", {"appId": app_id}, operation="create_service_principal", idempotent=True
+            ),
+            what="the service principal of application %s" % app_id,
+        )
+    except ConflictError:  # it exists: created concurrently, by a lost response, or a replica was behind
+        existing = graph.wait_for(
+            lambda: graph.get(path, select=select, operation="read_service_principal"),
+            what="the existing service principal of application %s" % app_id,
+        )
+        return dict(existing), False
+    except ForbiddenError as exc:
+        if first_party:  # not an application the caller owns: OwnedBy is not enough
+            exc.required_permissions = ("Application.ReadWrite.All",)
+        raise
+    return dict(response.body or {}), True
+
+
 def ensure_service_principal(
-    graph: GraphClient, app_id: str, *, fresh: bool, check_mode: bool
+    graph: GraphClient, app_id: str, *, fresh: bool, check_mode: bool, first_party: bool = False
 ) -> tuple[str | None, bool]:
     """The id of the app's service principal, creating it if missing; and whether it was created."""
-    path = key_segment("servicePrincipals", "appId", app_id)
     if not fresh:
         try:
+            path = key_segment("servicePrincipals", "appId", app_id)
             return graph.get(path, select=("id", "appId"), operation="read_service_principal")["id"], False
         except NotFoundError:
             pass
     if check_mode:
         return None, True
-
-    def create() -> t.Any:
-        return graph.post("servicePrincipals", {"appId": app_id}, operation="create_service_principal")
-
-    try:
-        response = graph.retry_dependent_write(create, what="the service principal of application %s" % app_id)
-    except ConflictError:  # it exists (created by a concurrent run, or a replica was behind)
-        existing = graph.wait_for(
-            lambda: graph.get(path, select=("id", "appId"), operation="read_service_principal"),
-            what="the existing service principal of application %s" % app_id,
-        )
-        return existing["id"], False
-    return (response.body or {}).get("id"), True
+    sp, created = create_service_principal(graph, app_id, first_party=first_party)
+    return sp.get("id"), created
 
 
 def _create(module: PartnerCenterModule, desired: dict[str, t.Any]) -> tuple[dict[str, t.Any], bool]:

@@ -118,7 +118,10 @@ class PartnerCenterModule:
         required_one_of: t.Sequence[t.Sequence[str]] = (),
         required_together: t.Sequence[t.Sequence[str]] = (),
         required_by: t.Mapping[str, t.Any] | None = None,
+        reveal: t.Sequence[str] = (),
     ) -> None:
+        """``reveal`` names result keys returned as they are, not redacted: a value the user asked for
+        (pc_app_secret's ``secret_text``), documented with the advice to use ``no_log``."""
         spec = dict(AUTH_ARGUMENT_SPEC)
         spec.update(argument_spec or {})
         self.module = AnsibleModule(
@@ -133,6 +136,7 @@ class PartnerCenterModule:
         if not HAS_REQUESTS:
             self.module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
         self.params: dict[str, t.Any] = self.module.params
+        self.reveal = tuple(reveal)
         self.before: t.Any = None
         self.after: t.Any = None
         self._cloud: Cloud | None = None
@@ -241,7 +245,9 @@ class PartnerCenterModule:
     def exit_json(self, changed: bool = False, **result: t.Any) -> t.NoReturn:
         """Exit with redacted results, and ``diff`` when the task runs with --diff."""
         self._emit_warnings()
+        revealed = {key: result.pop(key) for key in self.reveal if result.get(key) is not None}
         output = redact(result)
+        output.update(revealed)
         if self.module._diff and (self.before is not None or self.after is not None):
             output["diff"] = {"before": redact(self.before) or {}, "after": redact(self.after) or {}}
         self.module.exit_json(changed=changed, **output)

@@ -22,8 +22,8 @@ import difflib
 import re
 import typing as t
 
-from ._applications import find_target_application
-from ._errors import ConfigurationError, ConflictError, ForbiddenError, NotFoundError, ServiceError
+from ._applications import create_service_principal, find_target_application
+from ._errors import ConfigurationError, ForbiddenError, NotFoundError, ServiceError
 from ._graph import GraphClient, key_segment, odata_string
 from ._ids import AAD_GRAPH_APP_ID, GRAPH_APP_ID, PARTNER_CENTER_APP_ID, is_guid
 
@@ -722,33 +722,6 @@ def _is_already_exists(exc: ServiceError) -> bool:
     return exc.status in (400, 409) and "already exists" in (exc.service_message or "").lower()
 
 
-def create_service_principal(graph: GraphClient, app_id: str, *, first_party: bool) -> dict[str, t.Any]:
-    """Create the service principal of an application (ours, or a first-party API such as Partner
-    Center); the created (or, on 409, the existing) object is returned.
-
-    Safe to retry on a lost response: a second service principal for the same appId is refused with
-    409. A new application that has not replicated yet (NoBackingApplicationObject) is waited for.
-    """
-    path = key_segment("servicePrincipals", "appId", app_id)
-    try:
-        response = graph.retry_dependent_write(
-            lambda: graph.post(
-                "servicePrincipals", {"appId": app_id}, operation="create_service_principal", idempotent=True
-            ),
-            what="the service principal of application %s" % app_id,
-        )
-    except ConflictError:  # it exists: created concurrently, by a lost response, or a replica was behind
-        return graph.wait_for(
-            lambda: graph.get(path, select=SP_SELECT, operation="read_service_principal"),
-            what="the existing service principal of application %s" % app_id,
-        )
-    except ForbiddenError as exc:
-        if first_party:  # not an application the caller owns: OwnedBy is not enough
-            exc.required_permissions = ("Application.ReadWrite.All",)
-        raise
-    return dict(response.body or {})
-
-
 @dataclasses.dataclass
 class Consent:
     """The client's AllPrincipals grants and app role assignments, by resource service principal id."""
@@ -1013,7 +986,7 @@ def run_pc_aad_permissions(module: PartnerCenterModule) -> dict[str, t.Any]:
                 continue
             created_sps.append(entry.resource.display_name)
             if not module.check_mode:
-                created = resolver.created(create_service_principal(graph, app_id, first_party=True))
+                created = resolver.created(create_service_principal(graph, app_id, first_party=True, select=SP_SELECT)[0])
                 entry.resource = resources[app_id] = created
                 entry.permissions = resolve_names(created, entry.delegated, entry.application)
         if created_sps and not module.check_mode:
@@ -1062,7 +1035,7 @@ def run_pc_aad_permissions(module: PartnerCenterModule) -> dict[str, t.Any]:
             )
         if consent_changes:
             if client_sp_id is None:
-                client_sp_id = create_service_principal(graph, app["appId"], first_party=False).get("id")
+                client_sp_id = create_service_principal(graph, app["appId"])[0].get("id")
             for state in states.values():
                 _write_consent(graph, t.cast(str, client_sp_id), state, consent)
 

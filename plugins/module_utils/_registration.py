@@ -194,7 +194,8 @@ class RegistrationCheck:
                 return Prerequisite("partner_center_service_principal", False, "Microsoft Partner Center's service principal "
                                     "is missing in the tenant (an admin's first sign-in to Partner Center creates it, or "
                                     "set create_partner_center_service_principal)")
-        ensure_service_principal(self.graph, PARTNER_CENTER_APP_ID, fresh=True, check_mode=self.module.check_mode)
+        ensure_service_principal(self.graph, PARTNER_CENTER_APP_ID, fresh=True, check_mode=self.module.check_mode,
+                                 first_party=True)
         self.created_partner_center_sp = True
         self.fresh = True
         if self.module.check_mode:

@@ -41,7 +41,6 @@ from ._errors import (
     TransportError,
 )
 from ._ids import require_guid
-from ._module import PartnerCenterModule, redact
 
 DAY = 86400.0
 DEFAULT_EXPIRES_IN = "1y"
@@ -598,24 +597,6 @@ class SecretFile:
 # -------------------------------------------------------------------------------------------------
 # The module
 # -------------------------------------------------------------------------------------------------
-
-
-class AppSecretModule(PartnerCenterModule):
-    """PartnerCenterModule whose result may carry a new secret's value, once, as ``secret_text``.
-
-    The base module redacts every secret-looking key; ``secret_text`` is the one value this module
-    must hand back (only when it created a secret without ``dest``), so it is added after redaction.
-    """
-
-    def exit_json(self, changed: bool = False, **result: t.Any) -> t.NoReturn:
-        secret_text = result.pop("secret_text", None)
-        self._emit_warnings()
-        output = redact(result)
-        if self.module._diff and (self.before is not None or self.after is not None):
-            output["diff"] = {"before": redact(self.before) or {}, "after": redact(self.after) or {}}
-        if secret_text is not None:
-            output["secret_text"] = secret_text
-        self.module.exit_json(changed=changed, **output)
 
 
 def validate_params(p: t.Mapping[str, t.Any], now: float) -> tuple[Lifetime | None, str | None, str | None]:

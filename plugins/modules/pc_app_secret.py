@@ -318,7 +318,8 @@ secret_text:
   sample: "[6gyXA5S20@MN+WRXAJ]I-TO7g1:h2P8"
 """
 
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils._secrets import AppSecretModule, run_pc_app_secret
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._module import PartnerCenterModule
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._secrets import run_pc_app_secret
 
 
 def main() -> None:
@@ -338,12 +339,14 @@ def main() -> None:
         retire_previous=dict(type="bool", default=False),
         dest=dict(type="path"),
     )
-    module = AppSecretModule(
+    module = PartnerCenterModule(
         argument_spec,
         supports_check_mode=True,
         mutually_exclusive=[("object_id", "app_id", "unique_name", "app_display_name"), ("expires_in", "end_date_time")],
         required_one_of=[("object_id", "app_id", "unique_name", "app_display_name")],
         required_if=[("state", "present", ["display_name"]), ("state", "absent", ["display_name", "key_id"], True)],
+        # The new secret's value, once, when there is no dest (documented: use no_log).
+        reveal=("secret_text",),
     )
     module.run(run_pc_app_secret)
 

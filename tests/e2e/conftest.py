@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.emulator.client import REPO_ROOT, EmulatorProcess
+from tests.emulator.inventory import write_inventory
 
 COLLECTIONS_PATH = REPO_ROOT / "build" / "collections"
 CALLBACKS = Path(__file__).resolve().parent / "callback_plugins"
@@ -51,6 +52,15 @@ class PlaybookRun:
     stderr: str
     tasks: list[TaskResult] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def recap(self) -> dict[str, dict[str, int]]:
+        """PLAY RECAP counters per host (ok, changed, failed, ...)."""
+        counters: dict[str, dict[str, int]] = {}
+        for line in self.stdout.split("PLAY RECAP", 1)[-1].splitlines():
+            host, sep, rest = line.partition(" : ")
+            if sep:
+                counters[host.strip()] = {k: int(v) for k, v in (item.split("=") for item in rest.split())}
+        return counters
 
     def module_results(self) -> list[TaskResult]:
         """Results of the collection's modules (not debug/assert/set_fact)."""
@@ -94,17 +104,26 @@ class Runner:
             body["module_defaults"] = {f"group/{FQCN}.all": auth}
         return [body]
 
-    def run(self, playbook: list[dict[str, Any]], *args: str, env: dict[str, str] | None = None,
-            clear_log: bool = True, timeout: float = 300) -> PlaybookRun:
-        """Run it; the emulator's log is cleared first so `requests` holds only this run's."""
+    def inventory(self, tenants: list[dict[str, Any]] | None = None) -> Path:
+        """An inventory of the emulator's tenants (all by default), as playbooks/inventory/example.yml lays it out."""
+        return write_inventory(self.emulator.info, self.workdir / "inventory.yml", tenants=tenants,
+                               token_cache=str(self.token_cache))
+
+    def run(self, playbook: list[dict[str, Any]] | Path, *args: str, env: dict[str, str] | None = None,
+            clear_log: bool = True, timeout: float = 300, inventory: Path | None = None) -> PlaybookRun:
+        """Run a playbook (generated from data, or a file such as playbooks/rollout.yml) on localhost or on
+        an inventory; the emulator's log is cleared first so `requests` holds only this run's."""
         self.count += 1
-        path = self.workdir / f"playbook-{self.count}.yml"
-        path.write_text(json.dumps(playbook, indent=1), encoding="utf-8")  # JSON is YAML
+        if isinstance(playbook, Path):
+            path = playbook
+        else:
+            path = self.workdir / f"playbook-{self.count}.yml"
+            path.write_text(json.dumps(playbook, indent=1), encoding="utf-8")  # JSON is YAML
         results = self.workdir / f"results-{self.count}.jsonl"
         if clear_log:
             self.emulator.clear_log()
         completed = subprocess.run(
-            [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(path), *args],
+            [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory or "localhost,"), str(path), *args],
             cwd=self.workdir, env={**self.env(results), **(env or {})}, capture_output=True, text=True, timeout=timeout,
             check=False)
         tasks = []

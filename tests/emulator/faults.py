@@ -26,7 +26,7 @@ class FaultSettings:
     """What to inject. All probabilities are per request, between 0 and 1; everything off by default."""
 
     seed: int = 0
-    # Services the random faults (throttle, server_error, drop) apply to.
+    # Services the faults (throttling, rate limit, server errors, drops) apply to.
     services: list[str] = field(default_factory=lambda: list(SERVICES))
     throttle_probability: float = 0.0
     retry_after: int = 1
@@ -110,11 +110,11 @@ class FaultInjector:
     def before_request(self, service: str, tenant: str, client: str, method: str, path: str, now: float) -> Fault | None:
         """The fault to answer with instead of processing this request, if any."""
         settings = self.settings
+        if service not in settings.services:
+            return None
         bucket_fault = self._take_token(tenant, client, now)
         if bucket_fault:
             return bucket_fault
-        if service not in settings.services:
-            return None
         key = (tenant, client, method, path)
         if settings.throttle_probability and self._draw("throttle", *key) < settings.throttle_probability:
             return Fault("throttle", 429, settings.retry_after)

@@ -39,13 +39,13 @@ def graph_double(monkeypatch):
 def captured_spec(monkeypatch):
     seen = {}
 
-    class Capture(_secrets.AppSecretModule):
+    class Capture(pc_app_secret.PartnerCenterModule):
         def __init__(self, argument_spec, **kwargs):  # pylint: disable=super-init-not-called
             seen["spec"] = argument_spec
             seen["kwargs"] = kwargs
             raise SystemExit(0)
 
-    monkeypatch.setattr(pc_app_secret, "AppSecretModule", Capture)
+    monkeypatch.setattr(pc_app_secret, "PartnerCenterModule", Capture)
     with pytest.raises(SystemExit):
         pc_app_secret.main()
     return seen

@@ -1,0 +1,172 @@
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This file is PRIVATE to the partnercenter.national_cloud collection: it may change at any time and
+# is not meant to be used by other collections.
+"""pc_aad_app_info: read-only facts about app registrations for audits - requested permissions by
+name against actual consent, drift from an expected set, secrets and their expiry, and the Partner
+Center registration of a web app."""
+
+from __future__ import annotations
+
+import math
+import time
+import typing as t
+
+from ._applications import TARGET_APPLICATION_SPEC, find_target_application
+from ._errors import AuthenticationError, ConfigurationError, NotFoundError, ServiceError
+from ._graph import key_segment, parse_datetime
+from ._module import PartnerCenterModule
+from ._permissions import (
+    ROLE,
+    Resolver,
+    permission_dict,
+    read_consent,
+    resolve_requests,
+    rra_keys,
+    scope_tokens,
+    validate_params,
+)
+from ._registration import RegistrationCheck, webapp_credentials
+
+APP_SELECT = ("id", "appId", "displayName", "uniqueName", "signInAudience", "createdDateTime", "requiredResourceAccess",
+              "passwordCredentials", "keyCredentials")
+DAY = 86400.0
+
+
+def credential_status(credential: t.Mapping[str, t.Any], now: float, expiry_days: int) -> dict[str, t.Any]:
+    """A secret or certificate without its value: dates, whole days to expiry and a status."""
+    start, end = parse_datetime(credential.get("startDateTime")), parse_datetime(credential.get("endDateTime"))
+    days = None if end is None else math.floor((end - now) / DAY)
+    if end is not None and end <= now:
+        status = "expired"
+    elif start is not None and start > now + 300:
+        status = "not_yet_valid"
+    elif days is not None and days < expiry_days:
+        status = "expiring"
+    else:
+        status = "valid"
+    return {"key_id": credential.get("keyId"), "display_name": credential.get("displayName"),
+            "hint": credential.get("hint"), "start_date_time": credential.get("startDateTime"),
+            "end_date_time": credential.get("endDateTime"), "days_to_expiry": days, "status": status}
+
+
+def _label(permission: t.Mapping[str, t.Any]) -> str:
+    return "%s: %s (%s)" % (permission["api"], permission["value"] or permission["id"], permission["type"])
+
+
+class AppAudit:
+    """Reads what one module run needs, each API's service principal once."""
+
+    def __init__(self, module: PartnerCenterModule) -> None:
+        self.module = module
+        self.graph = module.graph
+        self.resolver = Resolver(self.graph)
+        self.now = time.time()
+        self.expiry_days = module.params["secret_expiry_days"]
+        self.expected = None
+        if module.params["expected_permissions"] is not None:
+            requests = validate_params({"permissions": module.params["expected_permissions"], "mode": "exact"})
+            self.expected = resolve_requests(self.resolver, requests)
+
+    def describe(self, app: t.Mapping[str, t.Any], check_partner_center: bool) -> dict[str, t.Any]:
+        """Everything the audit reports about one application."""
+        graph = self.graph
+        try:
+            sp_id = graph.get(key_segment("servicePrincipals", "appId", app["appId"]), select=("id",),
+                              operation="read_service_principal")["id"]
+        except NotFoundError:
+            sp_id = None
+        consent = read_consent(graph, sp_id, tolerate_forbidden=True)
+        permissions = []
+        requested = rra_keys(app.get("requiredResourceAccess"))
+        for api_app_id, permission_id, ptype in requested:
+            resource = self.resolver.resource(api_app_id)
+            if resource is None:
+                permissions.append({"api": api_app_id, "api_app_id": api_app_id, "value": None, "id": permission_id,
+                                    "type": "application" if ptype == ROLE else "delegated", "display_name": None,
+                                    "consented": None})
+                continue
+            permission = resource.permission(permission_id, ptype)
+            if ptype == ROLE:
+                consented = permission.id in consent.roles_of(resource.sp_id) if consent.assignments_known else None
+            else:
+                consented = (permission.value in scope_tokens(consent.scope_of(resource.sp_id))
+                             if consent.grants_known else None)
+            permissions.append(permission_dict(permission, resource, consented))
+        secrets = [credential_status(c, self.now, self.expiry_days) for c in app.get("passwordCredentials") or []]
+        certificates = [credential_status(c, self.now, self.expiry_days) for c in app.get("keyCredentials") or []]
+        result = {
+            "app_id": app["appId"], "object_id": app["id"], "display_name": app.get("displayName"),
+            "unique_name": app.get("uniqueName"), "sign_in_audience": app.get("signInAudience"),
+            "created_date_time": app.get("createdDateTime"), "service_principal_id": sp_id,
+            "permissions": permissions,
+            "consent_missing": [_label(p) for p in permissions if p["consented"] is False],
+            "drift": self._drift(requested, permissions),
+            "secrets": secrets, "certificates": certificates,
+            "partner_center": self._partner_center(app) if check_partner_center else None,
+        }
+        result["problems"] = problems(result)
+        return result
+
+    def _drift(self, requested: list[tuple[str, str, str]], permissions: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
+        """Permissions missing from, or beyond, the expected set (by name)."""
+        if self.expected is None:
+            return None
+        expected = {p.key: permission_dict(p, w.resource) for w in self.expected.values() for p in w.permissions}
+        have = dict(zip(requested, permissions))
+        return {"missing": sorted(_label(p) for key, p in expected.items() if key not in have),
+                "extra": sorted(_label(p) for key, p in have.items() if key not in expected)}
+
+    def _partner_center(self, app: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        """Whether Partner Center accepts the web app's own app-only call."""
+        params = self.module.params
+        credentials, dummy = webapp_credentials(params, params["tenant_id"] or "", app["appId"])
+        try:
+            registered, refusal = RegistrationCheck(self.module).probe(credentials)
+        except (AuthenticationError, ServiceError) as exc:
+            return {"registered": None, "detail": exc.to_message()}
+        return {"registered": registered, "detail": refusal}
+
+
+def problems(app: t.Mapping[str, t.Any]) -> list[str]:
+    """The findings a person acts on, one line each."""
+    found = ["consent missing: %s" % label for label in app["consent_missing"]]
+    if app["drift"]:
+        found += ["permission missing: %s" % label for label in app["drift"]["missing"]]
+        found += ["permission not expected: %s" % label for label in app["drift"]["extra"]]
+    for kind, items in (("secret", app["secrets"]), ("certificate", app["certificates"])):
+        for item in items:
+            if item["status"] in ("expired", "expiring"):
+                found.append("%s %r (%s) %s" % (kind, item["display_name"], item["key_id"],
+                                                "expired" if item["status"] == "expired"
+                                                else "expires in %d days" % item["days_to_expiry"]))
+    if app["service_principal_id"] is None:
+        found.append("no service principal")
+    pc = app["partner_center"]
+    if pc is not None and pc["registered"] is not True:
+        found.append("not registered in Partner Center" if pc["registered"] is False else "Partner Center registration unknown")
+    return found
+
+
+def run_pc_aad_app_info(module: PartnerCenterModule) -> dict[str, t.Any]:
+    """The module's logic (read-only)."""
+    params = module.params
+    if params["secret_expiry_days"] < 0:
+        raise ConfigurationError("secret_expiry_days must be 0 or more.", option="secret_expiry_days")
+    selected = any(params.get(option) for option in TARGET_APPLICATION_SPEC)
+    if selected and params.get("filter"):
+        raise ConfigurationError("filter cannot be combined with object_id, app_id, unique_name or display_name.",
+                                 option="filter")
+    credentials_given = any(params.get(o) for o in ("webapp_client_secret", "webapp_secret_file", "webapp_certificate_path"))
+    module.validate()
+    audit = AppAudit(module)
+    if selected:
+        app = find_target_application(module, select=APP_SELECT)
+        apps = [app] if app else []
+    else:
+        apps = module.graph.list("applications", filter=params.get("filter"), select=APP_SELECT,
+                                 operation="read_application")
+    if credentials_given and len(apps) > 1:
+        raise ConfigurationError("The web app credentials (webapp_*) check one application: designate it with app_id, "
+                                 "object_id, unique_name or display_name.", option="webapp_secret_file")
+    described = [audit.describe(app, credentials_given) for app in apps]
+    return {"changed": False, "exists": bool(apps) if selected else None, "applications": described}

@@ -1,0 +1,183 @@
+#!/usr/bin/python
+# Copyright: Contributors to the partnercenter.national_cloud collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pc_aad_app_info
+short_description: Read app registrations for audits - permissions against consent, secrets, Partner Center registration
+version_added: 0.1.0
+description:
+  - Reads one application (designated by O(object_id), O(app_id), O(unique_name) or O(display_name)) or every
+    application matching O(filter) (all when nothing is given), and reports for each
+    - its requested API permissions by value name, each with whether admin consent for it exists (from the actual
+      grants and app role assignments, not from the request);
+    - with O(expected_permissions), the drift between the requested permissions and the expected set;
+    - its client secrets and certificates with their dates, days to expiry and status (never their values);
+    - with the web app's own credentials, whether Partner Center accepts it (its registration).
+  - It never writes, so it is safe in audits run with C(--check).
+author:
+  - Partner Center National Cloud contributors (@partnercenter)
+extends_documentation_fragment:
+  - partnercenter.national_cloud.auth
+  - partnercenter.national_cloud.attributes.info_module
+  - partnercenter.national_cloud.attributes.actiongroup_all
+  - partnercenter.national_cloud.target_application
+options:
+  filter:
+    description:
+      - An OData C($filter) selecting the applications to read, for example V(startswith(displayName,'Partner Center')).
+      - Without it and without an application designation, every application of the tenant is read.
+    type: str
+  expected_permissions:
+    description:
+      - The permissions the application should request, in the format of
+        O(partnercenter.national_cloud.pc_aad_permissions#module:permissions); RV(applications[].drift) lists the
+        differences.
+    type: list
+    elements: dict
+  secret_expiry_days:
+    description:
+      - Secrets and certificates that expire within this many days are reported as V(expiring).
+    type: int
+    default: 30
+  webapp_client_secret:
+    description:
+      - A client secret of the designated web app itself, to check its registration in Partner Center as
+        M(partnercenter.national_cloud.pc_register_webapp) does.
+    type: str
+  webapp_secret_file:
+    description:
+      - The secret file written by M(partnercenter.national_cloud.pc_app_secret), instead of O(webapp_client_secret).
+    type: path
+  webapp_certificate_path:
+    description:
+      - A certificate of the web app, instead of a secret.
+    type: path
+  webapp_certificate_password:
+    description:
+      - Password of O(webapp_certificate_path).
+    type: str
+notes:
+  - "Microsoft Graph application permissions needed: C(Application.Read.All) and C(Directory.Read.All) (to read delegated
+    grants); without the latter, consent of delegated permissions is reported as unknown (null)."
+"""
+
+EXAMPLES = r"""
+- name: Audit the web app of a tenant against the procedure's permission
+  partnercenter.national_cloud.pc_aad_app_info:
+    unique_name: partner-center-web
+    expected_permissions:
+      - api: Microsoft Graph
+        application: [Directory.Read.All]
+    secret_expiry_days: 45
+    webapp_secret_file: "{{ playbook_dir }}/secrets/{{ inventory_hostname }}-web-app.json"
+  register: web_app_facts
+
+- name: Every application whose name starts with "Partner Center"
+  partnercenter.national_cloud.pc_aad_app_info:
+    filter: startswith(displayName,'Partner Center')
+  register: partner_apps
+"""
+
+RETURN = r"""
+exists:
+  description: Whether the designated application exists; null when applications were listed by O(filter).
+  returned: always
+  type: bool
+  sample: true
+applications:
+  description: One entry per application read.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    app_id:
+      description: Application (client) ID.
+      type: str
+      returned: always
+      sample: 5b2e1d0c-3f5a-4c1e-9a4e-0d9f2c6a7b11
+    object_id:
+      description: Object ID of the application.
+      type: str
+      returned: always
+    display_name:
+      description: Display name.
+      type: str
+      returned: always
+    unique_name:
+      description: Unique name, or null.
+      type: str
+      returned: always
+    service_principal_id:
+      description: Object ID of the application's service principal, or null when it has none.
+      type: str
+      returned: always
+    permissions:
+      description: Requested permissions with C(api), C(api_app_id), C(value), C(id), C(type) (delegated or application),
+        C(display_name) and C(consented) (true, false, or null when consent could not be read).
+      type: list
+      elements: dict
+      returned: always
+    consent_missing:
+      description: Requested permissions without admin consent, as "API - value (type)" labels.
+      type: list
+      elements: str
+      returned: always
+    drift:
+      description: With O(expected_permissions), C(missing) and C(extra) permission labels; otherwise null.
+      type: dict
+      returned: always
+    secrets:
+      description: Client secrets with C(key_id), C(display_name), C(hint), C(start_date_time), C(end_date_time),
+        C(days_to_expiry) and C(status) (valid, expiring, expired, not_yet_valid). Never the values.
+      type: list
+      elements: dict
+      returned: always
+    certificates:
+      description: Certificates, in the same shape as RV(applications[].secrets).
+      type: list
+      elements: dict
+      returned: always
+    partner_center:
+      description: With web app credentials, C(registered) (true, false or null when unknown) and a C(detail); else null.
+      type: dict
+      returned: always
+    problems:
+      description: The findings, one line each (missing consent, drift, expired or expiring secrets, registration).
+      type: list
+      elements: str
+      returned: always
+      sample: ["secret 'Partner Center' (4f1c...) expires in 12 days"]
+"""
+
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._app_info import run_pc_aad_app_info
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._applications import TARGET_APPLICATION_SPEC
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._module import PartnerCenterModule
+
+
+def main() -> None:
+    """Entry point."""
+    argument_spec = dict(
+        TARGET_APPLICATION_SPEC,
+        filter=dict(type="str"),
+        expected_permissions=dict(type="list", elements="dict"),
+        secret_expiry_days=dict(type="int", default=30, no_log=False),
+        webapp_client_secret=dict(type="str", no_log=True),
+        webapp_secret_file=dict(type="path"),
+        webapp_certificate_path=dict(type="path"),
+        webapp_certificate_password=dict(type="str", no_log=True),
+    )
+    module = PartnerCenterModule(
+        argument_spec,
+        supports_check_mode=True,
+        mutually_exclusive=[("object_id", "app_id", "unique_name", "display_name"),
+                            ("webapp_client_secret", "webapp_secret_file", "webapp_certificate_path")],
+    )
+    module.run(run_pc_aad_app_info)
+
+
+if __name__ == "__main__":
+    main()
