@@ -40,6 +40,9 @@ PYTEST_SUITES := tests/unit tests/emulator/tests tests/e2e tests/release
 
 # Pass-through arguments, e.g. make unit PYTEST_ARGS='-k secret -x'
 PYTEST_ARGS ?=
+# pytest-xdist workers per suite: the end-to-end suites spend most of their time waiting on
+# ansible-playbook processes and the emulator (each worker runs its own). 0 runs in one process.
+PYTEST_WORKERS ?= 2
 SANITY_ARGS ?=
 LINT_ARGS ?=
 EMULATOR_ARGS ?=
@@ -98,7 +101,7 @@ pytest/%: FORCE venv collection
 	@if [ ! -d '$*' ]; then echo 'error: test suite $* does not exist' >&2; exit 1; fi
 	@echo '=== pytest $*'
 	rc=0; $(WITH_VENV) ANSIBLE_COLLECTIONS_PATH='$(COLLECTIONS_PATH)' \
-	  $(VENV_PYTHON) -m pytest $(PYTEST_ARGS) '$*' || rc=$$?; \
+	  $(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) '$*' || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo 'error: test suite $* collected no tests' >&2; fi; \
 	exit $$rc
 

@@ -5,6 +5,7 @@ versions from tests/requirements.txt). A missing tool fails its test: nothing he
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -94,3 +95,17 @@ def tarball(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tarball]:
     path = out / f"{NAMESPACE}-{NAME}-{version}.tar.gz"
     assert path.is_file(), f"no {path.name} in {sorted(p.name for p in out.iterdir())}"
     yield Tarball(path, version)
+
+
+@pytest.fixture
+def installed(tarball, tmp_path) -> tuple[Path, dict[str, str]]:
+    """(collections path, environment) after `ansible-galaxy collection install <tarball>` into an empty path."""
+    collections = tmp_path / "collections"
+    collections.mkdir()
+    env = tool_env(tmp_path, ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false")
+    completed = run([tool("ansible-galaxy"), "collection", "install", str(tarball.path), "-p", str(collections)],
+                    cwd=tmp_path, env=env)
+    assert completed.returncode == 0, output_of(completed)
+    manifest = json.loads((collections / "ansible_collections" / NAMESPACE / NAME / "MANIFEST.json").read_text(encoding="utf-8"))
+    assert manifest["collection_info"]["version"] == tarball.version
+    return collections, env

@@ -10,25 +10,9 @@ import sys
 import uuid
 from pathlib import Path
 
-import pytest
-
-from tests.release.conftest import FQCN, NAME, NAMESPACE, output_of, run, tool, tool_env
+from tests.release.conftest import FQCN, NAME, NAMESPACE, output_of, run, tool
 
 MODULE = f"{FQCN}.pc_aad_app"
-
-
-@pytest.fixture
-def installed(tarball, tmp_path) -> tuple[Path, dict[str, str]]:
-    """(collections path, environment) after `ansible-galaxy collection install <tarball>` into an empty path."""
-    collections = tmp_path / "collections"
-    collections.mkdir()
-    env = tool_env(tmp_path, ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false")
-    completed = run([tool("ansible-galaxy"), "collection", "install", str(tarball.path), "-p", str(collections)],
-                    cwd=tmp_path, env=env)
-    assert completed.returncode == 0, output_of(completed)
-    manifest = json.loads((collections / "ansible_collections" / NAMESPACE / NAME / "MANIFEST.json").read_text(encoding="utf-8"))
-    assert manifest["collection_info"]["version"] == tarball.version
-    return collections, env
 
 
 def test_ansible_finds_the_module_in_the_install(installed, tmp_path):
