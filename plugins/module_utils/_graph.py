@@ -78,24 +78,36 @@ def encode_query(params: t.Mapping[str, t.Any]) -> str:
     return "&".join(pairs)
 
 
+# An ISO 8601 date or date-time; Graph sends up to 7 fractional digits.
+_DATETIME = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE
+)
+
+
 def parse_datetime(value: t.Any) -> float | None:
-    """Seconds since the epoch of a Graph date-time (``2026-01-01T00:00:00Z``, fractions allowed), or None."""
-    if not isinstance(value, str) or not value.strip():
+    """Seconds since the epoch of an ISO 8601 date or date-time (UTC unless an offset is given), or None.
+
+    Accepts Graph's 7 fractional digits (``2021-09-09T19:50:29.3086381Z``) and a date alone
+    (midnight UTC).
+    """
+    if not isinstance(value, str):
         return None
-    text = value.strip().replace("z", "Z")
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    # Graph may send 7 fractional digits; Python parses at most 6.
-    match = re.match(r"^(.*?\.\d{1,6})\d*(.*)$", text)
-    if match:
-        text = match.group(1) + match.group(2)
+    match = _DATETIME.match(value.strip())
+    if not match:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
     try:
-        parsed = datetime.datetime.fromisoformat(text)
+        moment = datetime.datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), tzinfo=datetime.timezone.utc
+        )
     except ValueError:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return parsed.timestamp()
+    seconds = moment.timestamp() + (float("0." + fraction) if fraction else 0.0)
+    if offset and offset.upper() != "Z":
+        sign = -1 if offset[0] == "-" else 1
+        digits = offset[1:].replace(":", "")
+        seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return seconds
 
 
 class GraphResponse(t.NamedTuple):

@@ -40,6 +40,7 @@ from ._errors import (
     ServiceError,
     TransportError,
 )
+from ._graph import parse_datetime
 from ._ids import require_guid
 
 DAY = 86400.0
@@ -55,9 +56,6 @@ DEST_KEYS = ("tenant_id", "cloud", "app_id", "key_id", "display_name", "secret",
 MAX_DEST_BYTES = 1 << 20
 
 _EXPIRES_IN = re.compile(r"^\s*(\d+)\s*([yd]?)\s*$", re.IGNORECASE)
-_DATETIME = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE
-)
 _DURATION = re.compile(
     r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$", re.IGNORECASE
 )
@@ -84,32 +82,6 @@ class AppManagementPolicyError(PartnerCenterCollectionError):
 # -------------------------------------------------------------------------------------------------
 # Dates, durations and lifetimes
 # -------------------------------------------------------------------------------------------------
-
-
-def parse_datetime(value: t.Any) -> float | None:
-    """Seconds since the epoch of an ISO 8601 date or date-time (UTC unless an offset is given), or None.
-
-    Accepts Graph's 7 fractional digits (``2021-09-09T19:50:29.3086381Z``) and a date alone
-    (midnight UTC).
-    """
-    if not isinstance(value, str):
-        return None
-    match = _DATETIME.match(value.strip())
-    if not match:
-        return None
-    year, month, day, hour, minute, second, fraction, offset = match.groups()
-    try:
-        moment = datetime.datetime(
-            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), tzinfo=datetime.timezone.utc
-        )
-    except ValueError:
-        return None
-    seconds = moment.timestamp() + (float("0." + fraction) if fraction else 0.0)
-    if offset and offset.upper() != "Z":
-        sign = -1 if offset[0] == "-" else 1
-        digits = offset[1:].replace(":", "")
-        seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-    return seconds
 
 
 def format_datetime(seconds: float) -> str:
