@@ -88,7 +88,8 @@ options:
 notes:
   - "Microsoft Graph application permissions needed: C(Application.ReadWrite.OwnedBy) (applications the caller owns) or
     C(Application.ReadWrite.All) to change the permissions; with O(admin_consent=true) also C(AppRoleAssignment.ReadWrite.All)
-    (application permissions), C(DelegatedPermissionGrant.ReadWrite.All) (delegated permissions), and
+    with C(Application.Read.All) (application permissions), C(DelegatedPermissionGrant.ReadWrite.All) (delegated
+    permissions), and
     C(Application.ReadWrite.All) to create a missing service principal of an API such as Microsoft Partner Center.
     C(Application.Read.All) (plus C(DelegatedPermissionGrant.Read.All) to report delegated consent) is enough in check mode."
   - Consent is reported from the grants and app role assignments that exist, and from the writes of this task; in check mode

@@ -547,6 +547,11 @@ class GraphService(Service):
             raise EmulatedError(409, "Request_MultipleObjectsWithSameKeyValue", message,
                                 details=[{"code": "ObjectConflict", "message": message, "target": "servicePrincipalNames"}])
         app = tenant.application_by_app_id(app_id)
+        # With only Application.ReadWrite.OwnedBy, a caller creates service principals of the
+        # applications it owns, not of other or first-party applications.
+        if not ({"Application.ReadWrite.All", "Directory.ReadWrite.All"} & caller.permissions) \
+                and (app is None or caller.object_id not in app.get("_owners", [])):
+            raise _denied()
         if app is not None and visible(app, now):
             sp = new_service_principal(store, tenant, app, now)
         elif app is None and app_id in firstparty.FIRST_PARTY_APPS:

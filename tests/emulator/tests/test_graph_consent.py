@@ -209,5 +209,7 @@ def test_owned_by_permission_limits_writes_to_owned_apps(emulator, graph, tenant
     owner = GraphSession(emulator, "public", emulator.token(tenant, client_id=owner_app["appId"], secret=secret))
     mine = owner.post("/applications", json={"displayName": "mine"}).json()
     assert owner.patch(f"/applications/{mine['id']}", json={"notes": "ok"}).status_code == 204
+    assert owner.post("/servicePrincipals", json={"appId": mine["appId"]}).status_code == 201
+    graph_error(owner.post("/servicePrincipals", json={"appId": PARTNER_CENTER_APP_ID}), 403, "Authorization_RequestDenied")
     graph_error(owner.patch(f"/applications(appId='{tenant['admin']['client_id']}')", json={"notes": "no"}), 403,
                 "Authorization_RequestDenied")
