@@ -7,6 +7,7 @@ cloud: an authority host, a Graph endpoint and a Partner Center endpoint per clo
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -173,6 +174,8 @@ class Service:
         fault = emulator.faults.before_request(self.name, tenant_id, client_id, call.method, call.path, time.time())
         if fault is None:
             return process()
+        if call.log.get("batch") and fault.kind.startswith("drop"):
+            return process()  # a request inside a $batch has no connection of its own to lose
         call.log["fault"] = fault.kind
         if fault.kind == "drop_before":
             return Answer(0, drop=True)
@@ -235,6 +238,12 @@ class Emulator:
         request = Request(scope, receive)
         body = await request.body()
         answer, entry = self.answer(scope, dict(request.headers), body)
+        delay = 0.0 if entry["service"] == "control" else self.faults.response_delay(entry["service"], entry["method"], entry["path"])
+        if delay:
+            # Processed: visible in the log now, while the client waits for the held answer.
+            entry["fault"] = entry["fault"] or "delay"
+            self.log.add(entry)
+            await asyncio.sleep(delay)
         if answer.drop:
             _drop_connection(send)
         else:
@@ -244,37 +253,44 @@ class Emulator:
                 headers.setdefault("Content-Type", "application/json")
             response = Response(content=content, status_code=answer.status, headers=headers)
             await response(scope, receive, send)
-        if entry["service"] != "control":
+        if entry["service"] != "control" and not delay:
             self.log.add(entry)
 
     def answer(self, scope: dict[str, Any], headers: dict[str, str], body: bytes) -> tuple[Answer, dict[str, Any]]:
         """Run one request through its service; returns the answer and its log entry."""
-        started = time.time()
         port = scope["server"][1]
         cloud_name, service_name = self.ports[port]
-        service = self.services[service_name]
-        request_id = str(uuid.uuid4())
-        path = scope["path"]
-        raw_query = scope.get("query_string", b"").decode("latin-1")
+        call = self.new_call(cloud_name, service_name, scope["method"], scope["path"],
+                             scope.get("query_string", b"").decode("latin-1"), headers, body, f"https://127.0.0.1:{port}")
+        return self.run(call, self.services[service_name]), call.log
+
+    def new_call(self, cloud_name: str, service_name: str, method: str, path: str, raw_query: str,
+                 headers: dict[str, str], body: bytes, base_url: str, batch: str | None = None) -> Call:
+        """A request and its log entry (`batch`: the request id of the $batch that carried it)."""
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(time.time(), timezone.utc).isoformat(timespec="milliseconds"),
             "cloud": None if service_name == "control" else cloud_name, "service": service_name,
-            "method": scope["method"], "path": path, "query": raw_query, "status": None, "tenant_id": None,
-            "client_id": None, "body": None, "request_id": request_id,
+            "method": method, "path": path, "query": raw_query, "status": None, "tenant_id": None,
+            "client_id": None, "body": None, "request_id": str(uuid.uuid4()),
             "client_request_id": headers.get("client-request-id") or headers.get("ms-correlationid"),
-            "user_agent": headers.get("user-agent"), "fault": None,
+            "user_agent": headers.get("user-agent"), "fault": None, "batch": batch, "_started": time.time(),
         }
-        call = Call(self, CLOUDS.get(cloud_name, CLOUDS["public"]), service_name, scope["method"], path, raw_query,
-                    headers, body, f"https://127.0.0.1:{port}", request_id, entry)
-        if scope["method"] in WRITE_METHODS and body:
+        if method in WRITE_METHODS and body:
             entry["body"] = _logged_body(headers, body)
+        return Call(self, CLOUDS.get(cloud_name, CLOUDS["public"]), service_name, method, path, raw_query,
+                    headers, body, base_url, entry["request_id"], entry)
+
+    @staticmethod
+    def run(call: Call, service: "Service") -> Answer:
+        """The service's answer to a call, errors rendered in its shape; completes the log entry."""
         try:
             answer = service.handle(call)
         except EmulatedError as error:
             answer = service.render_error(call, error)
+        entry = call.log
         entry["status"] = None if answer.drop else answer.status
-        entry["duration_ms"] = round((time.time() - started) * 1000, 3)
-        return answer, entry
+        entry["duration_ms"] = round((time.time() - entry.pop("_started")) * 1000, 3)
+        return answer
 
 
 def _logged_body(headers: dict[str, str], body: bytes) -> Any:

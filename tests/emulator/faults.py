@@ -1,4 +1,4 @@
-"""Fault injection: throttling, server errors, dropped connections and replication lag.
+"""Fault injection: throttling, server errors, dropped connections, replication lag and slow answers.
 
 Every decision is seeded and keyed by (fault kind, tenant, client, method, path, n-th
 occurrence of that key), so a run with the same seed and the same requests sees the same
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import re
 import threading
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -41,6 +42,12 @@ class FaultSettings:
     # Each object or credential created is invisible to reads for a time in [min, max] seconds.
     replication_lag_min_seconds: float = 0.0
     replication_lag_max_seconds: float = 0.0
+    # Slow answers: requests whose "METHOD /path" matches delay_match (a regular expression searched
+    # in it; empty: every request) are processed at once, but their answer is held delay_seconds.
+    # They appear in the request log when processed, while the client still waits: a test can act in
+    # that window (e.g. kill the client after a secret was created, before it could see its value).
+    delay_seconds: float = 0.0
+    delay_match: str = ""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "FaultSettings":
@@ -68,6 +75,15 @@ class FaultSettings:
             raise ValueError("retry_after, rate_limit_capacity and rate_limit_refill_per_second must not be negative")
         if not 0 <= self.replication_lag_min_seconds <= self.replication_lag_max_seconds:
             raise ValueError("need 0 <= replication_lag_min_seconds <= replication_lag_max_seconds")
+        if isinstance(self.delay_seconds, bool) or not isinstance(self.delay_seconds, (int, float)) \
+                or not 0 <= self.delay_seconds <= 600:
+            raise ValueError(f"delay_seconds must be a number of seconds between 0 and 600, got {self.delay_seconds!r}")
+        if not isinstance(self.delay_match, str):
+            raise ValueError(f"delay_match must be a regular expression (a string), got {self.delay_match!r}")
+        try:
+            re.compile(self.delay_match)
+        except re.error as exc:
+            raise ValueError(f"delay_match is not a valid regular expression: {exc}") from None
 
     def to_json(self) -> dict[str, Any]:
         """The settings as the control API shows them."""
@@ -141,6 +157,15 @@ class FaultInjector:
             refill = settings.rate_limit_refill_per_second
             wait = math.ceil((1 - tokens) / refill) if refill else 60
             return Fault("rate_limit", 429, max(1, wait))
+
+    def response_delay(self, service: str, method: str, path: str) -> float:
+        """Seconds to hold the answer to this (already processed) request."""
+        settings = self.settings
+        if not settings.delay_seconds or service not in settings.services:
+            return 0.0
+        if settings.delay_match and not re.search(settings.delay_match, f"{method} {path}"):
+            return 0.0
+        return float(settings.delay_seconds)
 
     def replication_lag(self, tenant: str, kind: str) -> float:
         """Seconds a new object of this kind stays invisible to reads."""

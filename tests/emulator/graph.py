@@ -11,7 +11,9 @@ https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-m
 from __future__ import annotations
 
 import copy
+import json
 import re
+from urllib.parse import unquote
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -70,6 +72,7 @@ ENTITY = {"applications": ("Application", "microsoft.graph.application"),
           "appRoleAssignments": ("AppRoleAssignment", "microsoft.graph.appRoleAssignment")}
 ALTERNATE_KEYS = {"applications": ("appId", "uniqueName"), "servicePrincipals": ("appId",)}
 
+MAX_BATCH = 20
 _PATH = re.compile(
     r"^/v1\.0/(?P<set>applications|servicePrincipals|oauth2PermissionGrants|organization)"
     r"(?:/(?P<id>[^/()]+)|\((?P<alt>[A-Za-z]+)=(?P<altval>'(?:[^']|'')*'|[^)]*)\))?"
@@ -122,7 +125,59 @@ class GraphService(Service):
     def handle(self, call: Call) -> Answer:
         caller = self._authenticate(call)
         call.identify(caller.tenant.id, caller.app_id)
+        if call.method == "POST" and call.path.rstrip("/") == "/v1.0/$batch":
+            return self.guarded(call, caller.tenant.id, caller.app_id, lambda: self._batch(call, caller))
         return self.guarded(call, caller.tenant.id, caller.app_id, lambda: self._dispatch(call, caller))
+
+    def _batch(self, call: Call, caller: Caller) -> Answer:
+        """JSON batching: up to 20 requests in one round trip, each answered (and throttled) on its own.
+
+        https://learn.microsoft.com/graph/json-batching ; each request is logged with `batch` set to
+        the request id of the $batch that carried it.
+        """
+        body = call.json()
+        items = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+            raise bad_request("Invalid batch payload format.", "BadRequest")
+        if len(items) > MAX_BATCH:
+            raise bad_request(f"Number of batch requests exceeds the limit of {MAX_BATCH}.", "BadRequest")
+        ids = [str(item.get("id", "")) for item in items]
+        if "" in ids or len(set(ids)) != len(ids):
+            raise bad_request("Batch request ids must be present and unique.", "BadRequest")
+        statuses: dict[str, int] = {}
+        responses = []
+        for item in items:
+            answer = self._batch_item(call, caller, item, statuses)
+            statuses[str(item["id"])] = answer.status
+            entry: dict[str, Any] = {"id": str(item["id"]), "status": answer.status, "headers": {
+                key: value for key, value in answer.headers.items() if key.lower() in ("retry-after", "content-type", "location")}}
+            if answer.body is not None:
+                entry["body"] = answer.body
+            responses.append(entry)
+        return Answer(200, {"responses": responses})
+
+    def _batch_item(self, call: Call, caller: Caller, item: dict[str, Any], statuses: dict[str, int]) -> Answer:
+        method = str(item.get("method", "")).upper()
+        url = str(item.get("url", ""))
+        if method not in ("GET", "POST", "PATCH", "PUT", "DELETE") or not url or "://" in url:
+            return self.render_error(call, bad_request("A batch request needs a method and a URL relative to the version "
+                                                       "(for example /applications).", "BadRequest"))
+        depends = item.get("dependsOn") or []
+        if any(statuses.get(str(dep), 0) >= 400 or str(dep) not in statuses for dep in depends):
+            return self.render_error(call, EmulatedError(424, "FailedDependency", "A request it depends on failed."))
+        path, dummy, query = url.partition("?")
+        headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
+        headers["authorization"] = call.headers.get("authorization", "")
+        headers.setdefault("client-request-id", call.headers.get("client-request-id", ""))
+        payload = json.dumps(item["body"]).encode() if item.get("body") is not None else b""
+        if payload:
+            headers.setdefault("content-type", "application/json")
+        sub = call.emulator.new_call(call.cloud.name, "graph", method, "/v1.0" + unquote("/" + path.lstrip("/")), query,
+                                     headers, payload, call.base_url, batch=call.request_id)
+        sub.identify(caller.tenant.id, caller.app_id)
+        answer = call.emulator.run(sub, self)
+        call.emulator.log.add(sub.log)
+        return answer
 
     def render_error(self, call: Call, error: EmulatedError) -> Answer:
         inner = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"), "request-id": call.request_id,

@@ -11,7 +11,7 @@ import pytest
 from tests.emulator.client import EmulatorError, EmulatorProcess, writes
 
 LOG_FIELDS = {"time", "cloud", "service", "method", "path", "query", "status", "tenant_id", "client_id", "body",
-              "request_id", "client_request_id", "user_agent", "fault", "duration_ms", "seq"}
+              "request_id", "client_request_id", "user_agent", "fault", "duration_ms", "seq", "batch"}
 
 
 def test_ready_line_describes_every_cloud_and_tenant(emulator):

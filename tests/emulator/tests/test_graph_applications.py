@@ -206,3 +206,44 @@ def test_delete_takes_the_service_principal_and_its_consent(emulator, graph):
     graph_error(graph.get(f"/servicePrincipals/{sp['id']}"), 404, "Request_ResourceNotFound")
     grants = graph.get("/oauth2PermissionGrants", params={"$filter": f"clientId eq '{sp['id']}'"}).json()["value"]
     assert grants == []
+
+
+def test_json_batching(emulator, graph):
+    app = graph.post("/applications", json={"displayName": "batched"}).json()
+    body = {"requests": [
+        {"id": "1", "method": "GET", "url": f"/applications(appId='{app['appId']}')?$select=id,displayName"},
+        {"id": "2", "method": "GET", "url": "/servicePrincipals(appId='00000003-0000-0000-c000-000000000000')?$select=id"},
+        {"id": "3", "method": "GET", "url": "/applications/not-a-guid"},
+        {"id": "4", "method": "PATCH", "url": f"/applications/{app['id']}", "body": {"notes": "via batch"},
+         "headers": {"Content-Type": "application/json"}, "dependsOn": ["1"]},
+        {"id": "5", "method": "GET", "url": "/applications(uniqueName='a%20b')", "dependsOn": ["3"]},
+    ]}
+    emulator.clear_log()
+    response = graph.post("/$batch", json=body)
+    assert response.status_code == 200
+    answers = {r["id"]: r for r in response.json()["responses"]}
+    assert answers["1"]["status"] == 200 and answers["1"]["body"]["displayName"] == "batched"
+    assert answers["2"]["status"] == 200 and set(answers["2"]["body"]) == {"@odata.context", "id"}
+    assert answers["3"]["status"] == 400 and answers["3"]["body"]["error"]["code"] == "Request_BadRequest"
+    assert answers["4"]["status"] == 204 and graph.get(f"/applications/{app['id']}").json()["notes"] == "via batch"
+    assert answers["5"]["status"] == 424
+    log = emulator.requests_log(service="graph")
+    outer = next(e for e in log if e["path"] == "/v1.0/$batch")
+    inner = [e for e in log if e["batch"] == outer["request_id"]]
+    # The request whose dependency failed never ran: it is not in the log.
+    assert [(e["method"], e["status"]) for e in inner] == [("GET", 200), ("GET", 200), ("GET", 400), ("PATCH", 204)]
+    assert inner[3]["body"] == {"notes": "via batch"}
+
+
+def test_batch_limits_and_inner_throttling(emulator, graph):
+    too_many = {"requests": [{"id": str(n), "method": "GET", "url": "/organization"} for n in range(21)]}
+    graph_error(graph.post("/$batch", json=too_many), 400, "BadRequest")
+    graph_error(graph.post("/$batch", json={"requests": [{"id": "1", "method": "GET", "url": "/organization"},
+                                                          {"id": "1", "method": "GET", "url": "/organization"}]}),
+                400, "BadRequest")
+    emulator.set_faults(rate_limit_capacity=3, rate_limit_refill_per_second=0.1, retry_after=1)
+    answers = graph.post("/$batch", json={"requests": [{"id": str(n), "method": "GET", "url": "/organization"}
+                                                       for n in range(4)]})
+    assert answers.status_code == 200  # the $batch itself took the first token
+    statuses = [r["status"] for r in answers.json()["responses"]]
+    assert statuses == [200, 200, 429, 429] and answers.json()["responses"][2]["headers"]["Retry-After"]
