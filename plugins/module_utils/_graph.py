@@ -13,12 +13,13 @@ may fail (``NoBackingApplicationObject``). :meth:`GraphClient.wait_for` and
 from __future__ import annotations
 
 import datetime
+import json
 import re
 import typing as t
 from urllib.parse import quote, urlsplit
 
 from ._errors import ConfigurationError, ConsistencyTimeout, ServiceError
-from ._http import HttpClient, decode_json
+from ._http import RETRYABLE_SERVER_STATUSES, THROTTLE_STATUSES, HttpClient, decode_json, parse_error, parse_retry_after
 
 T = t.TypeVar("T")
 
@@ -108,6 +109,31 @@ def parse_datetime(value: t.Any) -> float | None:
         digits = offset[1:].replace(":", "")
         seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
     return seconds
+
+
+MAX_BATCH = 20  # requests per $batch round trip: https://learn.microsoft.com/graph/json-batching
+
+
+class BatchItem(t.NamedTuple):
+    """One request of a :meth:`GraphClient.batch`: a path below ``/v1.0`` and its query."""
+
+    method: str
+    path: str
+    params: t.Mapping[str, t.Any] | None = None
+    body: t.Any = None
+    operation: str | None = None
+
+
+class _ItemResponse:
+    """A batched request's answer, shaped like a requests.Response for :func:`parse_error`."""
+
+    def __init__(self, answer: t.Mapping[str, t.Any]) -> None:
+        self.status_code = int(answer.get("status") or 0)
+        self.headers = {str(k): str(v) for k, v in (answer.get("headers") or {}).items()}
+        body = answer.get("body")
+        self.content = b"" if body is None else (body.encode("utf-8") if isinstance(body, str) else json.dumps(body).encode())
+        self.reason = "HTTP %s" % self.status_code
+        self.request = None
 
 
 class GraphResponse(t.NamedTuple):
@@ -217,6 +243,66 @@ class GraphClient:
                 raise
         data = decode_json(response) if response.content else None
         return GraphResponse(response.status_code, data, response.headers)
+
+    def batch(self, items: t.Sequence[BatchItem]) -> list[GraphResponse | ServiceError]:
+        """Send independent requests in as few round trips as JSON batching allows (20 each).
+
+        Returns, in order, each request's GraphResponse or its typed error (never raised, so one
+        missing object does not hide the others). Requests Graph throttled inside the batch (429,
+        503), and GETs that met a transient 5xx, are resent together after the longest
+        ``Retry-After`` (or a backoff), within the retry budget; paging is the caller's.
+        """
+        results: list[GraphResponse | ServiceError | None] = [None] * len(items)
+        pending = list(range(len(items)))
+        deadline = self.http.clock() + self.http.retry_timeout
+        attempt = 0
+        while pending:
+            attempt += 1
+            again: list[int] = []
+            waits: list[float] = []
+            for start in range(0, len(pending), MAX_BATCH):
+                chunk = pending[start:start + MAX_BATCH]
+                requests = []
+                for index in chunk:
+                    item = items[index]
+                    query = encode_query(item.params or {})
+                    entry: dict[str, t.Any] = {"id": str(index), "method": item.method,
+                                               "url": "/" + item.path.lstrip("/") + ("?" + query if query else "")}
+                    if item.body is not None:
+                        entry.update(body=item.body, headers={"Content-Type": "application/json"})
+                    requests.append(entry)
+                idempotent = all(items[index].method == "GET" for index in chunk)
+                answers = self.request("POST", "$batch", body={"requests": requests}, idempotent=idempotent).body or {}
+                by_id = {str(answer.get("id")): answer for answer in answers.get("responses") or []}
+                for index in chunk:
+                    item, answer = items[index], by_id.get(str(index), {"status": 502})
+                    result = self._batch_result(item, answer, attempt)
+                    results[index] = result
+                    if isinstance(result, ServiceError) and (
+                        result.status in THROTTLE_STATUSES or (result.status in RETRYABLE_SERVER_STATUSES and item.method == "GET")
+                    ):
+                        again.append(index)
+                        if result.retry_after is not None:
+                            waits.append(min(result.retry_after, self.http.max_retry_wait))
+            wait = max(waits) if waits else self.http.backoff(attempt)
+            if not again or self.http.clock() + wait > deadline:
+                break
+            self.http.sleep(wait)
+            pending = again
+        return t.cast("list[GraphResponse | ServiceError]", results)
+
+    def _batch_result(self, item: BatchItem, answer: t.Mapping[str, t.Any], attempt: int) -> GraphResponse | ServiceError:
+        status = int(answer.get("status") or 0)
+        if 200 <= status < 400:
+            return GraphResponse(status, answer.get("body"), answer.get("headers") or {})
+        response = _ItemResponse(answer)
+        error = parse_error(response, service="graph", method=item.method, url=self.url(item.path, item.params),
+                            attempts=attempt, retry_after=parse_retry_after(response.headers.get("Retry-After"),
+                                                                           now=self.http.wall_clock()))
+        if item.operation:
+            error.operation = item.operation
+            error.required_permissions = GRAPH_PERMISSIONS.get(item.operation, ())
+        return error
 
     def get(
         self,

@@ -373,3 +373,58 @@ def test_a_token_refused_twice_fails(fake_clock):
     with pytest.raises(ServiceError) as caught:
         client.get("applications/1")
     assert caught.value.status == 401 and len(session.sent) == 2
+
+
+# JSON batching ---------------------------------------------------------------------------------------
+
+
+def batch_answer(*responses):
+    return FakeResponse(200, {"responses": list(responses)})
+
+
+def test_batch_returns_each_result_in_order(fake_clock):
+    session = ScriptedSession(batch_answer(
+        {"id": "1", "status": 404, "body": {"error": {"code": "Request_ResourceNotFound", "message": "gone"}}},
+        {"id": "0", "status": 200, "body": {"id": "a"}, "headers": {"Content-Type": "application/json"}},
+    ))
+    client = graph(session, fake_clock)
+    first, second = client.batch([_graph.BatchItem("GET", "applications(appId='a')", {"$select": "id"}),
+                                  _graph.BatchItem("GET", "servicePrincipals/x", operation="read_service_principal")])
+    assert first.body == {"id": "a"}
+    assert isinstance(second, ServiceError) and second.is_not_found and second.code == "Request_ResourceNotFound"
+    assert second.required_permissions == _graph.GRAPH_PERMISSIONS["read_service_principal"]
+    [sent] = session.sent
+    assert sent.method == "POST" and sent.url == BASE + "/v1.0/$batch"
+    assert sent.json == {"requests": [{"id": "0", "method": "GET", "url": "/applications(appId='a')?$select=id"},
+                                      {"id": "1", "method": "GET", "url": "/servicePrincipals/x"}]}
+
+
+def test_batch_resends_only_the_throttled_requests_after_retry_after(fake_clock):
+    session = ScriptedSession(
+        batch_answer({"id": "0", "status": 200, "body": {"id": "a"}},
+                     {"id": "1", "status": 429, "headers": {"Retry-After": "3"},
+                      "body": {"error": {"code": "TooManyRequests", "message": "slow down"}}}),
+        batch_answer({"id": "1", "status": 200, "body": {"id": "b"}}),
+    )
+    client = graph(session, fake_clock)
+    first, second = client.batch([_graph.BatchItem("GET", "a"), _graph.BatchItem("GET", "b")])
+    assert first.body == {"id": "a"} and second.body == {"id": "b"}
+    assert fake_clock.sleeps == [3.0]
+    assert [r["id"] for r in session.sent[1].json["requests"]] == ["1"]
+
+
+def test_batch_of_more_than_twenty_takes_two_round_trips(fake_clock):
+    def answer(sent):
+        return batch_answer(*({"id": r["id"], "status": 200, "body": {"n": r["id"]}} for r in sent.json["requests"]))
+
+    session = ScriptedSession(handler=answer)
+    results = graph(session, fake_clock).batch([_graph.BatchItem("GET", "applications/%d" % n) for n in range(25)])
+    assert [r.body["n"] for r in results] == [str(n) for n in range(25)]
+    assert [len(s.json["requests"]) for s in session.sent] == [20, 5]
+
+
+def test_batch_with_a_write_is_not_resent_on_a_transient_error(fake_clock):
+    session = ScriptedSession(batch_answer({"id": "0", "status": 502, "body": {"error": {"code": "BadGateway", "message": "x"}}}))
+    [result] = graph(session, fake_clock).batch([_graph.BatchItem("PATCH", "applications/1", body={"notes": "n"})])
+    assert isinstance(result, ServiceError) and result.status == 502 and len(session.sent) == 1
+    assert session.sent[0].json["requests"][0]["body"] == {"notes": "n"}
