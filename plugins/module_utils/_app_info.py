@@ -12,14 +12,14 @@ import time
 import typing as t
 
 from ._applications import TARGET_APPLICATION_SPEC, find_target_application
-from ._errors import AuthenticationError, ConfigurationError, NotFoundError, ServiceError
-from ._graph import key_segment, parse_datetime
+from ._errors import AuthenticationError, ConfigurationError, ServiceError
+from ._graph import parse_datetime
 from ._module import PartnerCenterModule
 from ._permissions import (
     ROLE,
     Resolver,
     permission_dict,
-    read_consent,
+    read_client,
     resolve_requests,
     rra_keys,
     scope_tokens,
@@ -69,15 +69,10 @@ class AppAudit:
 
     def describe(self, app: t.Mapping[str, t.Any], check_partner_center: bool) -> dict[str, t.Any]:
         """Everything the audit reports about one application."""
-        graph = self.graph
-        try:
-            sp_id = graph.get(key_segment("servicePrincipals", "appId", app["appId"]), select=("id",),
-                              operation="read_service_principal")["id"]
-        except NotFoundError:
-            sp_id = None
-        consent = read_consent(graph, sp_id, tolerate_forbidden=True)
-        permissions = []
         requested = rra_keys(app.get("requiredResourceAccess"))
+        sp_id, consent = read_client(self.graph, self.resolver, app["appId"], [key[0] for key in requested],
+                                     tolerate_forbidden=True)
+        permissions = []
         for api_app_id, permission_id, ptype in requested:
             resource = self.resolver.resource(api_app_id)
             if resource is None:

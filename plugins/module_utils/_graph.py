@@ -124,6 +124,15 @@ class BatchItem(t.NamedTuple):
     operation: str | None = None
 
 
+def body_or_none(result: GraphResponse | ServiceError) -> t.Any:
+    """The body of a batched read; None when the object does not exist; any other error is raised."""
+    if isinstance(result, ServiceError):
+        if result.is_not_found:
+            return None
+        raise result
+    return result.body
+
+
 class _ItemResponse:
     """A batched request's answer, shaped like a requests.Response for :func:`parse_error`."""
 
@@ -343,15 +352,26 @@ class GraphClient:
             query["$select"] = ",".join(select)
         if top is not None:
             query["$top"] = top
-        items: list[t.Any] = []
         page = self.request("GET", path, params=query, operation=operation, headers=headers).body or {}
-        for _page in range(max_pages):
+        return self.all_pages(page, operation=operation, headers=headers, max_pages=max_pages)
+
+    def all_pages(
+        self,
+        page: t.Mapping[str, t.Any],
+        *,
+        operation: str | None = None,
+        headers: t.Mapping[str, str] | None = None,
+        max_pages: int = 10000,
+    ) -> list[t.Any]:
+        """The items of a collection page and of every page its ``@odata.nextLink`` leads to."""
+        items: list[t.Any] = []
+        for dummy in range(max_pages):
             items.extend(page.get("value") or [])
             next_link = page.get("@odata.nextLink")
             if not next_link:
                 return items
             page = self.request("GET", next_link, operation=operation, headers=headers).body or {}
-        raise ConfigurationError("Graph paging of %s did not end after %d pages." % (path, max_pages))
+        raise ConfigurationError("Graph paging did not end after %d pages." % max_pages)
 
     def post(
         self,

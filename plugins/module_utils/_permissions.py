@@ -24,7 +24,7 @@ import typing as t
 
 from ._applications import create_service_principal, find_target_application
 from ._errors import ConfigurationError, ForbiddenError, NotFoundError, ServiceError
-from ._graph import GraphClient, key_segment, odata_string
+from ._graph import BatchItem, GraphClient, body_or_none, key_segment, odata_string
 from ._ids import AAD_GRAPH_APP_ID, GRAPH_APP_ID, PARTNER_CENTER_APP_ID, is_guid
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -450,6 +450,14 @@ class Resolver:
             self._by_app_id[app_id] = Resource.from_service_principal(sp) if sp else None
         return self._by_app_id[app_id]
 
+    def known(self) -> set[str]:
+        """appIds whose service principal was looked up (found or not)."""
+        return set(self._by_app_id)
+
+    def record(self, app_id: str, sp: t.Mapping[str, t.Any] | None) -> None:
+        """Remember a service principal read elsewhere (e.g. in a batch); None: it does not exist."""
+        self._by_app_id[app_id.lower()] = Resource.from_service_principal(sp) if sp else None
+
     def resource(self, app_id: str) -> Resource | None:
         """The service principal, else the well-known definitions of a catalogued API, else None."""
         found = self.service_principal(app_id)
@@ -742,27 +750,58 @@ class Consent:
         return self.assignments.get((sp_id or "").lower(), {})
 
 
-def read_consent(graph: GraphClient, client_sp_id: str | None, *, tolerate_forbidden: bool) -> Consent:
-    """Read the consent given to the client (two requests, whatever the number of APIs)."""
+CONSENT_HINT = ("admin_consent needs DelegatedPermissionGrant.ReadWrite.All and AppRoleAssignment.ReadWrite.All "
+                "(and Application.Read.All) for the client.")
+
+
+def read_client(
+    graph: GraphClient, resolver: Resolver, client_app_id: str, api_app_ids: t.Iterable[str], *, tolerate_forbidden: bool
+) -> tuple[str | None, Consent]:
+    """The client's service principal id and the consent it holds, and the APIs' service principals
+    (into ``resolver``), in one JSON batching round trip (more only to page through long lists).
+
+    A client without a service principal holds no consent. Without permission to read grants or
+    assignments, consent is unknown (``tolerate_forbidden``) or the error says what is needed.
+    """
+    client = key_segment("servicePrincipals", "appId", client_app_id)
+    apis = sorted({a.lower() for a in api_app_ids if is_guid(a)} - resolver.known())
+    items = [
+        BatchItem("GET", client, {"$select": "id,appId"}, operation="read_service_principal"),
+        BatchItem("GET", client + "/oauth2PermissionGrants", {"$select": ",".join(GRANT_SELECT)},
+                  operation="read_oauth2_permission_grants"),
+        BatchItem("GET", client + "/appRoleAssignments", {"$select": ",".join(ASSIGNMENT_SELECT)},
+                  operation="read_app_role_assignments"),
+    ] + [BatchItem("GET", key_segment("servicePrincipals", "appId", a), {"$select": ",".join(SP_SELECT)},
+                   operation="read_service_principal") for a in apis]
+    sp, grants, assignments, *found = graph.batch(items)
+    for app_id, result in zip(apis, found):
+        resolver.record(app_id, body_or_none(result))
+    client_sp = body_or_none(sp)
     consent = Consent()
-    if not client_sp_id:
-        return consent
-    try:
-        grants = graph.list(
-            "oauth2PermissionGrants",
-            filter="clientId eq %s and consentType eq 'AllPrincipals'" % odata_string(client_sp_id),
-            select=GRANT_SELECT,
-            operation="read_oauth2_permission_grants",
-        )
-    except ForbiddenError as exc:
-        if not tolerate_forbidden:
-            exc.hint = (
-                "admin_consent needs DelegatedPermissionGrant.ReadWrite.All and AppRoleAssignment.ReadWrite.All "
-                "(and Application.Read.All) for the client."
-            )
-            raise
-        consent.grants_known = False
-        grants = []
+    if client_sp is None:
+        return None, consent
+    client_sp_id = str(client_sp["id"])
+    for result, kind in ((grants, "grants"), (assignments, "assignments")):
+        if isinstance(result, ForbiddenError):
+            if not tolerate_forbidden:
+                result.hint = CONSENT_HINT
+                raise result
+            setattr(consent, kind + "_known", False)
+            continue
+        items_found = graph.all_pages(body_or_none(result) or {}, operation=result_operation(kind))
+        if kind == "grants":
+            _add_grants(consent, client_sp_id, items_found)
+        else:
+            _add_assignments(consent, items_found)
+    return client_sp_id, consent
+
+
+def result_operation(kind: str) -> str:
+    """The Graph operation that reads grants or assignments (for 403 messages while paging)."""
+    return "read_oauth2_permission_grants" if kind == "grants" else "read_app_role_assignments"
+
+
+def _add_grants(consent: Consent, client_sp_id: str, grants: t.Iterable[t.Mapping[str, t.Any]]) -> None:
     for grant in grants:
         if grant.get("consentType") == "AllPrincipals" and str(grant.get("clientId", "")).lower() == client_sp_id.lower():
             resource = str(grant.get("resourceId") or "").lower()
@@ -771,22 +810,13 @@ def read_consent(graph: GraphClient, client_sp_id: str | None, *, tolerate_forbi
                 kept["scope"] = " ".join(scope_tokens("%s %s" % (kept.get("scope"), grant.get("scope"))))
             else:
                 consent.grants[resource] = dict(grant)
-    try:
-        assignments = graph.list(
-            "servicePrincipals/%s/appRoleAssignments" % client_sp_id,
-            select=ASSIGNMENT_SELECT,
-            operation="read_app_role_assignments",
-        )
-    except ForbiddenError:
-        if not tolerate_forbidden:
-            raise
-        consent.assignments_known = False
-        assignments = []
+
+
+def _add_assignments(consent: Consent, assignments: t.Iterable[t.Mapping[str, t.Any]]) -> None:
     for assignment in assignments:
         resource = str(assignment.get("resourceId") or "").lower()
         role = str(assignment.get("appRoleId") or "").lower()
         consent.assignments.setdefault(resource, {}).setdefault(role, []).append(str(assignment.get("id")))
-    return consent
 
 
 def _find_grant(graph: GraphClient, client_sp_id: str, resource_sp_id: str) -> dict[str, t.Any]:
@@ -961,6 +991,10 @@ def run_pc_aad_permissions(module: PartnerCenterModule) -> dict[str, t.Any]:
     graph = module.graph
     app = find_app(module)
     resolver = Resolver(graph)
+    # One round trip for the client's service principal, its consent and the APIs' service principals.
+    api_ids = [API_ALIASES.get(_alias_key(r.api), r.api) for r in requests]
+    api_ids += [key[0] for key in rra_keys(app.get("requiredResourceAccess"))]
+    client_sp_id, consent = read_client(graph, resolver, app["appId"], api_ids, tolerate_forbidden=not admin_consent)
     wanted = resolve_requests(resolver, requests)
     if AAD_GRAPH_APP_ID in wanted and wanted[AAD_GRAPH_APP_ID].permissions:
         module.module.warn(aad_graph_warning(wanted[AAD_GRAPH_APP_ID]))
@@ -992,16 +1026,6 @@ def run_pc_aad_permissions(module: PartnerCenterModule) -> dict[str, t.Any]:
         if created_sps and not module.check_mode:
             target = target_keys(current, [perm.key for w in wanted.values() for perm in w.permissions], mode)
     rra_changed = set(target) != set(current)
-
-    # The client's service principal and the consent it holds (two reads for all APIs).
-    client_sp_id: str | None = None
-    try:
-        client_sp_id = graph.get(
-            key_segment("servicePrincipals", "appId", app["appId"]), select=("id", "appId"), operation="read_service_principal"
-        )["id"]
-    except NotFoundError:
-        pass
-    consent = read_consent(graph, client_sp_id, tolerate_forbidden=not admin_consent)
 
     states: dict[str, ApiState] = {}
     for app_id, resource in resources.items():

@@ -20,11 +20,11 @@ import time
 import typing as t
 from dataclasses import asdict, dataclass
 
-from ._applications import ensure_service_principal, find_target_application
+from ._applications import APPLICATION_SELECT, ensure_service_principal, find_target_application
 from ._auth import Credentials, TokenProvider
 from ._clouds import Cloud
-from ._errors import AuthenticationError, ConfigurationError, NotFoundError, ServiceError
-from ._graph import key_segment, parse_datetime
+from ._errors import AuthenticationError, ConfigurationError, ServiceError
+from ._graph import BatchItem, body_or_none, key_segment, parse_datetime
 from ._ids import AAD_GRAPH_APP_ID, GRAPH_APP_ID, PARTNER_CENTER_APP_ID
 from ._module import PartnerCenterModule, parse_token_cache
 from ._partner_center import PartnerCenterClient
@@ -109,21 +109,36 @@ class RegistrationCheck:
     # Prerequisites ------------------------------------------------------------------------------
 
     def prerequisites(self, app: t.Mapping[str, t.Any], credentials: Credentials, key_id: str | None) -> list[Prerequisite]:
-        """Check (and where allowed, fix) what the registration needs, in the portal's order."""
-        graph, app_id = self.graph, app["appId"]
+        """Check (and where allowed, fix) what the registration needs, in the portal's order.
+
+        Everything is read in one JSON batching round trip: the app's service principal and its
+        app role assignments, and the service principals of Microsoft Graph, Azure AD Graph and
+        Partner Center.
+        """
+        app_id = app["appId"]
+        client = key_segment("servicePrincipals", "appId", app_id)
+        sp, assignments, *apis, partner_center = self.graph.batch([
+            BatchItem("GET", client, {"$select": "id,createdDateTime"}, operation="read_service_principal"),
+            BatchItem("GET", client + "/appRoleAssignments", {"$select": "appRoleId,resourceId"},
+                      operation="read_app_role_assignments"),
+            *(BatchItem("GET", key_segment("servicePrincipals", "appId", api), {"$select": "id,displayName,appRoles"},
+                        operation="read_service_principal") for api in (GRAPH_APP_ID, AAD_GRAPH_APP_ID)),
+            BatchItem("GET", key_segment("servicePrincipals", "appId", PARTNER_CENTER_APP_ID), {"$select": "id"},
+                      operation="read_service_principal"),
+        ])
         found = [Prerequisite("application", True, "application %s (%s) exists" % (app.get("displayName"), app_id))]
-        try:
-            sp = graph.get(key_segment("servicePrincipals", "appId", app_id), select=("id", "createdDateTime"),
-                           operation="read_service_principal")
-            found.append(Prerequisite("service_principal", True, "service principal %s exists" % sp["id"]))
-            found.append(self._application_permission(sp["id"]))
-            self._note_fresh(sp.get("createdDateTime"))
-        except NotFoundError:
+        service_principal = body_or_none(sp)
+        if service_principal is None:
             found.append(Prerequisite("service_principal", False, "the application has no service principal "
                                       "(enterprise application) in the tenant: create it with pc_aad_app"))
             found.append(Prerequisite("application_permission", False, "cannot be consented without a service principal"))
+        else:
+            found.append(Prerequisite("service_principal", True, "service principal %s exists" % service_principal["id"]))
+            granted = self.graph.all_pages(body_or_none(assignments) or {}, operation="read_app_role_assignments")
+            found.append(self._application_permission(granted, [body_or_none(api) for api in apis]))
+            self._note_fresh(service_principal.get("createdDateTime"))
         found.append(self._credential(app, key_id, credentials.client_secret))
-        found.append(self._partner_center_service_principal())
+        found.append(self._partner_center_service_principal(body_or_none(partner_center) is not None))
         return found
 
     def _note_fresh(self, created: t.Any) -> None:
@@ -131,38 +146,28 @@ class RegistrationCheck:
         if stamp is not None and self.now() - stamp < FRESH_SECONDS:
             self.fresh = True
 
-    def _application_permission(self, sp_id: str) -> Prerequisite:
+    def _application_permission(self, assignments: list[t.Mapping[str, t.Any]],
+                                apis: list[t.Mapping[str, t.Any] | None]) -> Prerequisite:
         """The procedure's application permission ("Read directory data" by default), consented."""
-        graph, wanted = self.graph, self.params["application_permission"]
-        assignments = graph.list("servicePrincipals/%s/appRoleAssignments" % sp_id, select=("appRoleId", "resourceId"),
-                                 operation="read_app_role_assignments")
-        for api_app_id in (GRAPH_APP_ID, AAD_GRAPH_APP_ID):
-            try:
-                api = graph.get(key_segment("servicePrincipals", "appId", api_app_id), select=("id", "displayName"),
-                                operation="read_service_principal")
-            except NotFoundError:
+        wanted = self.params["application_permission"]
+        for api in apis:
+            if api is None:
                 continue
-            granted = {a["appRoleId"] for a in assignments if a.get("resourceId") == api["id"]}
-            if not granted:
-                continue
-            roles = graph.get(key_segment("servicePrincipals", "appId", api_app_id), select=("appRoles",),
-                              operation="read_service_principal").get("appRoles") or []
-            if any(role.get("value") == wanted and role.get("id") in granted for role in roles):
+            granted = {a.get("appRoleId") for a in assignments if a.get("resourceId") == api["id"]}
+            if any(role.get("value") == wanted and role.get("id") in granted for role in api.get("appRoles") or []):
                 return Prerequisite("application_permission", True, "%s of %s is consented" % (wanted, api["displayName"]))
         return Prerequisite("application_permission", False, "the application permission %s (Microsoft Graph or Windows "
                             "Azure Active Directory) is not consented: apply it with pc_aad_permissions and "
                             "admin_consent: true" % wanted)
 
     def _credential(self, app: t.Mapping[str, t.Any], key_id: str | None, secret: str | None) -> Prerequisite:
-        current = self.graph.get("applications/%s" % app["id"], select=("passwordCredentials", "keyCredentials"),
-                                 operation="read_application")
         now = self.now()
         if self.params.get("webapp_certificate_path"):
-            valid = [c for c in current.get("keyCredentials") or [] if _valid_now(c, now)]
+            valid = [c for c in app.get("keyCredentials") or [] if _valid_now(c, now)]
             if valid:
                 return Prerequisite("credential", True, "%d valid certificate(s)" % len(valid))
             return Prerequisite("credential", False, "the application has no valid certificate")
-        secrets = current.get("passwordCredentials") or []
+        secrets = app.get("passwordCredentials") or []
         if key_id:
             secrets = [c for c in secrets if str(c.get("keyId", "")).lower() == str(key_id).lower()]
             if not secrets:
@@ -182,18 +187,14 @@ class RegistrationCheck:
             self._note_fresh(credential.get("startDateTime"))
         return Prerequisite("credential", True, "client secret valid until %s" % max(c["endDateTime"] for c in matching))
 
-    def _partner_center_service_principal(self) -> Prerequisite:
+    def _partner_center_service_principal(self, exists: bool) -> Prerequisite:
         """Partner Center's service principal: app-only tokens for it need it in the tenant (AADSTS500011)."""
-        create = self.params["create_partner_center_service_principal"]
-        path = key_segment("servicePrincipals", "appId", PARTNER_CENTER_APP_ID)
-        try:
-            self.graph.get(path, select=("id",), operation="read_service_principal")
+        if exists:
             return Prerequisite("partner_center_service_principal", True, "Microsoft Partner Center's service principal exists")
-        except NotFoundError:
-            if not create:
-                return Prerequisite("partner_center_service_principal", False, "Microsoft Partner Center's service principal "
-                                    "is missing in the tenant (an admin's first sign-in to Partner Center creates it, or "
-                                    "set create_partner_center_service_principal)")
+        if not self.params["create_partner_center_service_principal"]:
+            return Prerequisite("partner_center_service_principal", False, "Microsoft Partner Center's service principal "
+                                "is missing in the tenant (an admin's first sign-in to Partner Center creates it, or "
+                                "set create_partner_center_service_principal)")
         ensure_service_principal(self.graph, PARTNER_CENTER_APP_ID, fresh=True, check_mode=self.module.check_mode,
                                  first_party=True)
         self.created_partner_center_sp = True
@@ -254,7 +255,7 @@ def run_pc_register_webapp(module: PartnerCenterModule) -> dict[str, t.Any]:
         raise ConfigurationError("wait_timeout must be 0 or more seconds.", option="wait_timeout")
     module.validate()
     check = RegistrationCheck(module)
-    app = find_target_application(module)
+    app = find_target_application(module, select=APPLICATION_SELECT + ("passwordCredentials", "keyCredentials"))
     if app is None:
         missing = [Prerequisite("application", False, "no application matches %s" % _selector(params))]
         return _outcome(module, None, missing, None, None, 0.0, 0, check)

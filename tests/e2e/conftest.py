@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.emulator.client import REPO_ROOT, EmulatorProcess
+from tests.emulator.client import REPO_ROOT, EmulatorProcess, writes
 from tests.emulator.inventory import write_inventory
 
 COLLECTIONS_PATH = REPO_ROOT / "build" / "collections"
@@ -71,7 +71,8 @@ class PlaybookRun:
         return self.module_results()[-1]
 
     def graph_writes(self) -> list[dict[str, Any]]:
-        return [r for r in self.requests if r["service"] == "graph" and r["method"] in ("POST", "PATCH", "PUT", "DELETE")]
+        """Graph write requests, those inside a $batch included ($batch round trips themselves are not)."""
+        return writes(self.requests)
 
     def identity_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["service"] == "identity"]

@@ -171,7 +171,8 @@ class Service:
     def guarded(self, call: Call, tenant_id: str, client_id: str, process: Callable[[], Answer]) -> Answer:
         """Run `process` for an identified caller, unless a fault is injected instead."""
         emulator = call.emulator
-        fault = emulator.faults.before_request(self.name, tenant_id, client_id, call.method, call.path, time.time())
+        fault = emulator.faults.before_request(self.name, tenant_id, client_id, call.method, call.path, time.time(),
+                                               call.raw_query)
         if fault is None:
             return process()
         if call.log.get("batch") and fault.kind.startswith("drop"):
@@ -201,7 +202,8 @@ class Emulator:
         self.log = RequestLog()
         self.pc_auto_register_after = pc_auto_register_after
         self.pc_utf8_bom = pc_utf8_bom
-        self.access_token_lifetime = self.default_access_token_lifetime = access_token_lifetime
+        self.access_token_lifetime = access_token_lifetime
+        self._started_with = (pc_auto_register_after, pc_utf8_bom, access_token_lifetime)
         self.services: dict[str, Service] = {
             "identity": IdentityService(), "graph": GraphService(), "partner_center": PartnerCenterService(),
             "control": ControlService(),
@@ -210,6 +212,10 @@ class Emulator:
         self.endpoints: dict[str, dict[str, str]] = {}
         self.control_url = ""
         self.ca_bundle = ""
+
+    def restore_settings(self) -> None:
+        """Partner Center and identity settings as the command line set them."""
+        self.pc_auto_register_after, self.pc_utf8_bom, self.access_token_lifetime = self._started_with
 
     def bind(self, port: int, cloud: str, service: str) -> None:
         """Route a listening port to one service of one cloud ('-' for the control API)."""
@@ -238,7 +244,9 @@ class Emulator:
         request = Request(scope, receive)
         body = await request.body()
         answer, entry = self.answer(scope, dict(request.headers), body)
-        delay = 0.0 if entry["service"] == "control" else self.faults.response_delay(entry["service"], entry["method"], entry["path"])
+        delay = 0.0
+        if entry["service"] != "control":
+            delay = self.faults.response_delay(entry["service"], entry["method"], entry["path"], entry["query"])
         if delay:
             # Processed: visible in the log now, while the client waits for the held answer.
             entry["fault"] = entry["fault"] or "delay"

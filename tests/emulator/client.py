@@ -208,5 +208,7 @@ class GraphSession:
 
 
 def writes(entries: list[dict[str, Any]], service: str = "graph") -> list[dict[str, Any]]:
-    """The write requests (POST/PATCH/PUT/DELETE) of one service in a request log."""
-    return [e for e in entries if e["service"] == service and e["method"] in ("POST", "PATCH", "PUT", "DELETE")]
+    """The write requests (POST/PATCH/PUT/DELETE) of one service in a request log, counting the requests
+    a $batch carried (each has its own entry) and not the $batch round trip itself."""
+    return [e for e in entries if e["service"] == service and e["method"] in ("POST", "PATCH", "PUT", "DELETE")
+            and not e["path"].endswith("/$batch")]

@@ -47,7 +47,7 @@ class ControlService(Service):
             if (method, path) == ("POST", "/reset"):
                 store.seed_initial()
                 emulator.faults.configure(FaultSettings())
-                emulator.access_token_lifetime = emulator.default_access_token_lifetime
+                emulator.restore_settings()
                 emulator.log.clear()
                 return Answer(200, emulator_info(emulator))
             if (method, path) == ("GET", "/tenants"):
@@ -142,10 +142,11 @@ class ControlService(Service):
 
     def _pc_settings(self, call: Call) -> dict[str, Any]:
         body = self._body(call)
-        delay = body.get("auto_register_after")
-        if delay is not None and (not isinstance(delay, (int, float)) or delay < 0):
-            raise EmulatedError(400, "BadRequest", "auto_register_after must be null or a number of seconds >= 0")
-        call.emulator.pc_auto_register_after = delay
+        if "auto_register_after" in body:
+            delay = body["auto_register_after"]
+            if delay is not None and (not isinstance(delay, (int, float)) or delay < 0):
+                raise EmulatedError(400, "BadRequest", "auto_register_after must be null or a number of seconds >= 0")
+            call.emulator.pc_auto_register_after = delay
         if "utf8_bom" in body:
             call.emulator.pc_utf8_bom = bool(body["utf8_bom"])
         return {"auto_register_after": call.emulator.pc_auto_register_after, "utf8_bom": call.emulator.pc_utf8_bom}

@@ -29,6 +29,14 @@ class FaultSettings:
     seed: int = 0
     # Services the faults (throttling, rate limit, server errors, drops) apply to.
     services: list[str] = field(default_factory=lambda: list(SERVICES))
+    # And only to requests whose "METHOD /path" (plus "?query", raw, when there is one) matches this
+    # regular expression (searched in it; empty: every request), e.g. "addPassword$" or, to spare
+    # them, "^(?!POST .*/addPassword$)".
+    match: str = ""
+    # At most this many random faults (throttle, server error, drop) for the same request (tenant,
+    # client, method, path); later attempts go through. 0: no limit. With probability 1 and limit 1,
+    # "the first attempt of every such request fails" is deterministic whatever the timing.
+    max_faults_per_request: int = 0
     throttle_probability: float = 0.0
     retry_after: int = 1
     # Token bucket per (tenant, client): capacity requests, refilled at refill_per_second. 0 = off.
@@ -42,8 +50,8 @@ class FaultSettings:
     # Each object or credential created is invisible to reads for a time in [min, max] seconds.
     replication_lag_min_seconds: float = 0.0
     replication_lag_max_seconds: float = 0.0
-    # Slow answers: requests whose "METHOD /path" matches delay_match (a regular expression searched
-    # in it; empty: every request) are processed at once, but their answer is held delay_seconds.
+    # Slow answers: requests whose "METHOD /path[?query]" matches delay_match (searched, as match;
+    # empty: every request) are processed at once, but their answer is held delay_seconds.
     # They appear in the request log when processed, while the client still waits: a test can act in
     # that window (e.g. kill the client after a secret was created, before it could see its value).
     delay_seconds: float = 0.0
@@ -71,6 +79,9 @@ class FaultSettings:
             raise ValueError(f"unknown service(s) {', '.join(unknown_services)}; known: {', '.join(SERVICES)}")
         if any(status not in (500, 502, 503, 504) for status in self.server_error_statuses) or not self.server_error_statuses:
             raise ValueError("server_error_statuses must be a non-empty list of 500, 502, 503, 504")
+        if isinstance(self.max_faults_per_request, bool) or not isinstance(self.max_faults_per_request, int) \
+                or self.max_faults_per_request < 0:
+            raise ValueError(f"max_faults_per_request must be an integer >= 0, got {self.max_faults_per_request!r}")
         if self.retry_after < 0 or self.rate_limit_capacity < 0 or self.rate_limit_refill_per_second < 0:
             raise ValueError("retry_after, rate_limit_capacity and rate_limit_refill_per_second must not be negative")
         if not 0 <= self.replication_lag_min_seconds <= self.replication_lag_max_seconds:
@@ -78,12 +89,14 @@ class FaultSettings:
         if isinstance(self.delay_seconds, bool) or not isinstance(self.delay_seconds, (int, float)) \
                 or not 0 <= self.delay_seconds <= 600:
             raise ValueError(f"delay_seconds must be a number of seconds between 0 and 600, got {self.delay_seconds!r}")
-        if not isinstance(self.delay_match, str):
-            raise ValueError(f"delay_match must be a regular expression (a string), got {self.delay_match!r}")
-        try:
-            re.compile(self.delay_match)
-        except re.error as exc:
-            raise ValueError(f"delay_match is not a valid regular expression: {exc}") from None
+        for name in ("match", "delay_match"):
+            pattern = getattr(self, name)
+            if not isinstance(pattern, str):
+                raise ValueError(f"{name} must be a regular expression (a string), got {pattern!r}")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{name} is not a valid regular expression: {exc}") from None
 
     def to_json(self) -> dict[str, Any]:
         """The settings as the control API shows them."""
@@ -106,6 +119,7 @@ class FaultInjector:
         self._lock = threading.Lock()
         self.settings = FaultSettings()
         self._occurrences: Counter[tuple[str, ...]] = Counter()
+        self._faulted: Counter[tuple[str, ...]] = Counter()
         self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
 
     def configure(self, settings: FaultSettings) -> None:
@@ -113,6 +127,7 @@ class FaultInjector:
         with self._lock:
             self.settings = settings
             self._occurrences.clear()
+            self._faulted.clear()
             self._buckets.clear()
 
     def _draw(self, *key: str) -> float:
@@ -123,15 +138,26 @@ class FaultInjector:
         material = "\x1f".join((str(self.settings.seed), *key, str(occurrence))).encode()
         return int.from_bytes(hashlib.sha256(material).digest()[:8], "big") / 2**64
 
-    def before_request(self, service: str, tenant: str, client: str, method: str, path: str, now: float) -> Fault | None:
+    def before_request(self, service: str, tenant: str, client: str, method: str, path: str, now: float,
+                       query: str = "") -> Fault | None:
         """The fault to answer with instead of processing this request, if any."""
         settings = self.settings
-        if service not in settings.services:
+        if service not in settings.services or (settings.match and not re.search(settings.match, _target(method, path, query))):
             return None
         bucket_fault = self._take_token(tenant, client, now)
         if bucket_fault:
             return bucket_fault
         key = (tenant, client, method, path)
+        fault = self._random_fault(key)
+        if fault is not None and settings.max_faults_per_request:
+            with self._lock:
+                if self._faulted[key] >= settings.max_faults_per_request:
+                    return None
+                self._faulted[key] += 1
+        return fault
+
+    def _random_fault(self, key: tuple[str, str, str, str]) -> Fault | None:
+        settings = self.settings
         if settings.throttle_probability and self._draw("throttle", *key) < settings.throttle_probability:
             return Fault("throttle", 429, settings.retry_after)
         if settings.server_error_probability and self._draw("error", *key) < settings.server_error_probability:
@@ -158,12 +184,12 @@ class FaultInjector:
             wait = math.ceil((1 - tokens) / refill) if refill else 60
             return Fault("rate_limit", 429, max(1, wait))
 
-    def response_delay(self, service: str, method: str, path: str) -> float:
+    def response_delay(self, service: str, method: str, path: str, query: str = "") -> float:
         """Seconds to hold the answer to this (already processed) request."""
         settings = self.settings
         if not settings.delay_seconds or service not in settings.services:
             return 0.0
-        if settings.delay_match and not re.search(settings.delay_match, f"{method} {path}"):
+        if settings.delay_match and not re.search(settings.delay_match, _target(method, path, query)):
             return 0.0
         return float(settings.delay_seconds)
 
@@ -173,6 +199,11 @@ class FaultInjector:
         if high <= 0:
             return 0.0
         return low + (high - low) * self._draw("lag", tenant, kind)
+
+
+def _target(method: str, path: str, query: str) -> str:
+    """What match and delay_match search: "METHOD /path", plus "?query" (raw) when there is one."""
+    return f"{method} {path}?{query}" if query else f"{method} {path}"
 
 
 def random_seed() -> int:

@@ -9,6 +9,5 @@ from tests.emulator.client import EmulatorProcess
 
 @pytest.fixture(autouse=True)
 def fresh(emulator: EmulatorProcess) -> None:
-    """Seeded state, no faults, empty request log."""
+    """Seeded state and settings, no faults, empty request log."""
     emulator.reset()
-    emulator.control("PUT", "/partner-center/settings", json={"auto_register_after": None, "utf8_bom": True})

@@ -53,11 +53,16 @@ def test_reset_restores_the_seeded_tenants(emulator):
     tenant = emulator.tenant("usgov")
     emulator.graph(tenant).post("/applications", json={"displayName": "gone after reset"})
     emulator.set_faults(throttle_probability=1.0)
+    emulator.control("PUT", "/partner-center/settings", json={"auto_register_after": 0, "utf8_bom": False})
+    emulator.control("PUT", "/identity/settings", json={"access_token_lifetime": 5})
     info = emulator.reset()
     assert emulator.tenant("usgov") == tenant and info["tenants"] == emulator.info["tenants"]
     names = [a["displayName"] for a in emulator.graph(tenant).get("/applications").json()["value"]]
     assert "gone after reset" not in names
     assert emulator.control("GET", "/faults")["throttle_probability"] == 0.0
+    settings = emulator.control("PUT", "/partner-center/settings", json={})
+    assert settings == {"auto_register_after": None, "utf8_bom": True}
+    assert emulator.control("PUT", "/identity/settings", json={"access_token_lifetime": 3599}) == {"access_token_lifetime": 3599}
 
 
 def test_add_tenants_and_dump_state(emulator):

@@ -118,8 +118,12 @@ def test_web_set_with_consent_then_rerun_changes_nothing(runner, cloud):
     assert second.rc == 0 and not second.last.changed
     assert second.graph_writes() == []
     assert second.last.result["permissions"] == result["permissions"]
-    # Reads: the app, Microsoft Graph's service principal, the app's, its grants, its assignments.
-    assert len([r for r in second.requests if r["service"] == "graph"]) == 5
+    # Two round trips: the app, then one $batch with Microsoft Graph's service principal, the app's, its
+    # grants and its assignments.
+    round_trips = [r for r in second.requests if r["service"] == "graph" and r["batch"] is None]
+    assert [(r["method"], r["path"].rsplit("/", 1)[-1].split("(")[0]) for r in round_trips] == [
+        ("GET", "applications"), ("POST", "$batch")]
+    assert len([r for r in second.requests if r["batch"] == round_trips[1]["request_id"]]) == 4
 
     assert app_roles(runner, tenant, app) == ["Directory.Read.All"]
 

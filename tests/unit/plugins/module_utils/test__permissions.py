@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import types
 import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -377,7 +378,7 @@ class FakeGraph:
 
     @property
     def writes(self):
-        return [(m, p) for m, p, dummy in self.log if m != "GET"]
+        return [(m, p) for m, p, dummy in self.log if m != "GET" and p != "$batch"]
 
     def visible(self, obj):
         return obj is not None and obj["id"] not in self.hidden
@@ -385,17 +386,41 @@ class FakeGraph:
     def __call__(self, sent):
         parts = urlsplit(sent.url)
         path = unquote(parts.path)[len("/v1.0/"):]
+        if sent.method == "POST" and path == "$batch":
+            return self._batch(sent)
         self.log.append((sent.method, path, sent.json))
         for rule in self.denied:
             method, prefix = rule.split(" ", 1)
-            if sent.method == method and path.startswith(prefix):
+            if sent.method == method and (path.startswith(prefix) or "/" + prefix in path):
                 return graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         handler = getattr(self, "_" + sent.method.lower())
         return handler(path, query, sent.json)
 
+    def _batch(self, sent):
+        """JSON batching: each request answered by this fake on its own."""
+        self.log.append(("POST", "$batch", None))
+        answers = []
+        for item in sent.json["requests"]:
+            inner = types.SimpleNamespace(method=item["method"], url="https://graph.example/v1.0" + item["url"],
+                                          json=item.get("body"))
+            response = self(inner)
+            body = json.loads(response.content) if response.content else None
+            answers.append({"id": item["id"], "status": response.status_code, "headers": dict(response.headers), "body": body})
+        return FakeResponse(200, {"responses": answers})
+
     # GET
     def _get(self, path, query, body):
+        match = re.fullmatch(r"servicePrincipals\(appId='(.*)'\)/(appRoleAssignments|oauth2PermissionGrants)", path)
+        if match:
+            sp = self.sp_by_app_id(match.group(1))
+            if not self.visible(sp):
+                return not_found()
+            if match.group(2) == "appRoleAssignments":
+                found = [a for a in self.assignments.values() if a["principalId"] == sp["id"] and self.visible(a)]
+            else:
+                found = [g for g in self.grants.values() if g["clientId"] == sp["id"] and self.visible(g)]
+            return FakeResponse(200, {"value": found})
         match = re.fullmatch(r"applications\(appId='(.*)'\)", path)
         if match:
             app = next((a for a in self.apps.values() if a["appId"] == match.group(1)), None)
@@ -554,10 +579,11 @@ def test_web_set_with_consent_then_nothing_to_do():
     assert again["changed"] is False and service.writes == []
     assert again["permissions"] == result["permissions"]
     # The app, Microsoft Graph's SP, the client SP, grants, assignments: each read once.
+    # Two round trips: the application, then one $batch for everything else.
+    client = "servicePrincipals(appId='%s')" % app["appId"]
     assert [p.split("?")[0] for m, p, dummy in service.log] == [
-        "applications(appId='%s')" % app["appId"], "servicePrincipals(appId='%s')" % GRAPH,
-        "servicePrincipals(appId='%s')" % app["appId"], "oauth2PermissionGrants",
-        "servicePrincipals/%s/appRoleAssignments" % service.sp_by_app_id(app["appId"])["id"]]
+        "applications(appId='%s')" % app["appId"], "$batch", client, client + "/oauth2PermissionGrants",
+        client + "/appRoleAssignments", "servicePrincipals(appId='%s')" % GRAPH]
 
 
 def test_native_set_creates_partner_center_sp_and_one_grant_per_api():
