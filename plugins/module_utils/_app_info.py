@@ -18,6 +18,7 @@ from ._module import PartnerCenterModule
 from ._permissions import (
     ROLE,
     Resolver,
+    known_api_ids,
     permission_dict,
     read_client,
     resolve_requests,
@@ -62,16 +63,23 @@ class AppAudit:
         self.resolver = Resolver(self.graph)
         self.now = time.time()
         self.expiry_days = module.params["secret_expiry_days"]
-        self.expected = None
+        # Checked before any request; resolved once, after the first app's batch read its APIs.
+        self.requests = None
         if module.params["expected_permissions"] is not None:
-            requests = validate_params({"permissions": module.params["expected_permissions"], "mode": "exact"})
-            self.expected = resolve_requests(self.resolver, requests)
+            self.requests = validate_params({"permissions": module.params["expected_permissions"], "mode": "exact"})
+        self.expected: dict[str, t.Any] | None = None
+
+    def resolve_expected(self) -> None:
+        """Resolve expected_permissions (once): unknown names are an error even when no app matched."""
+        if self.requests is not None and self.expected is None:
+            self.expected = resolve_requests(self.resolver, self.requests)
 
     def describe(self, app: t.Mapping[str, t.Any], check_partner_center: bool) -> dict[str, t.Any]:
         """Everything the audit reports about one application."""
         requested = rra_keys(app.get("requiredResourceAccess"))
-        sp_id, consent = read_client(self.graph, self.resolver, app["appId"], [key[0] for key in requested],
-                                     tolerate_forbidden=True)
+        api_ids = [key[0] for key in requested] + known_api_ids(self.requests or [])
+        sp_id, consent = read_client(self.graph, self.resolver, app["appId"], api_ids, tolerate_forbidden=True)
+        self.resolve_expected()
         permissions = []
         for api_app_id, permission_id, ptype in requested:
             resource = self.resolver.resource(api_app_id)
@@ -164,4 +172,5 @@ def run_pc_aad_app_info(module: PartnerCenterModule) -> dict[str, t.Any]:
         raise ConfigurationError("The web app credentials (webapp_*) check one application: designate it with app_id, "
                                  "object_id, unique_name or display_name.", option="webapp_secret_file")
     described = [audit.describe(app, credentials_given) for app in apps]
+    audit.resolve_expected()
     return {"changed": False, "exists": bool(apps) if selected else None, "applications": described}

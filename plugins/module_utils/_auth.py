@@ -460,9 +460,14 @@ def load_http_cache(content: bytes | None) -> dict[str, t.Any]:
 
 
 class TokenCacheStore:
-    """One cache slot: msal token cache + http cache files, and their lock. In memory when no directory."""
+    """One cache slot: msal token cache + http cache files, and their lock. In memory when no directory.
 
-    def __init__(self, directory: str | None, key: t.Sequence[str], lock_timeout: float = 300.0) -> None:
+    ``http_key`` names the http cache (OIDC discovery) separately: discovery belongs to the authority
+    (cloud, host, tenant), so every client of a tenant shares it and only the first one asks.
+    """
+
+    def __init__(self, directory: str | None, key: t.Sequence[str], lock_timeout: float = 300.0,
+                 http_key: t.Sequence[str] | None = None) -> None:
         self.directory = ensure_private_dir(directory) if directory else None
         self.lock_timeout = lock_timeout
         self.token_cache = msal.SerializableTokenCache() if HAS_MSAL else None
@@ -471,7 +476,8 @@ class TokenCacheStore:
         self.base = hashlib.sha256(json.dumps(list(key)).encode("utf-8")).hexdigest()[:40]
         if self.directory:
             self.token_path = os.path.join(self.directory, self.base + ".tokens.json")
-            self.http_path = os.path.join(self.directory, self.base + ".http.json")
+            http_base = hashlib.sha256(json.dumps(list(http_key)).encode("utf-8")).hexdigest()[:40] if http_key else self.base
+            self.http_path = os.path.join(self.directory, http_base + ".http.json")
             self.lock_path = os.path.join(self.directory, self.base + ".lock")
 
     @staticmethod
@@ -659,16 +665,11 @@ class TokenProvider:
         fingerprint = hmac.new(salt, kind.encode("ascii") + b"\0" + material, hashlib.sha256).hexdigest()
         if self.method == "managed_identity":
             key = [self.cloud.name, "managed_identity", fingerprint]
+            authority: list[str] | None = None
         else:
-            key = [
-                self.cloud.name,
-                host_of(self.authority_host),
-                (self.credentials.tenant_id or "").lower(),
-                (self.credentials.client_id or "").lower(),
-                kind,
-                fingerprint,
-            ]
-        self._store = TokenCacheStore(directory, key)
+            authority = [self.cloud.name, host_of(self.authority_host), (self.credentials.tenant_id or "").lower()]
+            key = authority + [(self.credentials.client_id or "").lower(), kind, fingerprint]
+        self._store = TokenCacheStore(directory, key, http_key=authority)
         return self._store
 
     def _build_app(self) -> t.Any:

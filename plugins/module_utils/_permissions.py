@@ -523,6 +523,11 @@ class Wanted:
     permissions: list[Permission] = dataclasses.field(default_factory=list)
 
 
+def known_api_ids(requests: t.Sequence[Request]) -> list[str]:
+    """The appIds that requests name by alias or appId (APIs named by display name need a lookup)."""
+    return [API_ALIASES.get(_alias_key(r.api), r.api) for r in requests]
+
+
 def resolve_requests(resolver: Resolver, requests: t.Sequence[Request]) -> dict[str, Wanted]:
     """APIs by appId with their resolved permissions; every name problem in one error."""
     wanted: dict[str, Wanted] = {}
@@ -992,8 +997,7 @@ def run_pc_aad_permissions(module: PartnerCenterModule) -> dict[str, t.Any]:
     app = find_app(module)
     resolver = Resolver(graph)
     # One round trip for the client's service principal, its consent and the APIs' service principals.
-    api_ids = [API_ALIASES.get(_alias_key(r.api), r.api) for r in requests]
-    api_ids += [key[0] for key in rra_keys(app.get("requiredResourceAccess"))]
+    api_ids = known_api_ids(requests) + [key[0] for key in rra_keys(app.get("requiredResourceAccess"))]
     client_sp_id, consent = read_client(graph, resolver, app["appId"], api_ids, tolerate_forbidden=not admin_consent)
     wanted = resolve_requests(resolver, requests)
     if AAD_GRAPH_APP_ID in wanted and wanted[AAD_GRAPH_APP_ID].permissions:

@@ -31,6 +31,7 @@ from tests.unit.conftest import json_reply, write_private
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+OTHER_CLIENT = "bbbbbbbb-cccc-dddd-eeee-ffffffffffff"
 SECRET = "Xy7~secret.VALUE_abcdefghijklmnopqrstu"
 PUBLIC = CLOUDS["public"]
 USGOV = CLOUDS["usgov"]
@@ -475,7 +476,7 @@ class IdentityStandIn:
             )
         if seen.method == "POST" and seen.path == "/%s/oauth2/v2.0/token" % TENANT:
             form = seen.form
-            if form.get("client_id") != CLIENT:
+            if form.get("client_id") not in (CLIENT, OTHER_CLIENT):
                 return json_reply(
                     400,
                     {
@@ -572,6 +573,22 @@ def test_warm_second_process_makes_zero_identity_requests(idp, tmp_path, other_c
         pc_token = pc.get_token(PUBLIC.partner_center_resource)
     assert jwt_part(pc_token, 1)["aud"] == "https://api.partnercenter.microsoft.com"
     assert idp.counts()[2:] == [("POST", "/%s/oauth2/v2.0/token" % TENANT)]
+
+
+def test_clients_of_one_tenant_share_its_discovery(idp, tmp_path):
+    cache_dir = str(tmp_path / "cache")
+    first, session = new_process_provider(idp, cache_dir, client_secret=SECRET)
+    with session:
+        first.get_token(PUBLIC.graph_resource)
+    other, session = new_process_provider(idp, cache_dir, client_id=OTHER_CLIENT, client_secret=SECRET)
+    with session:
+        other.get_token(PUBLIC.partner_center_resource)
+    assert idp.counts() == [
+        ("GET", "/%s/v2.0/.well-known/openid-configuration" % TENANT),
+        ("POST", "/%s/oauth2/v2.0/token" % TENANT),
+        ("POST", "/%s/oauth2/v2.0/token" % TENANT),  # the second client: no discovery of its own
+    ]
+    assert idp.server.requests[2].form["client_id"] == OTHER_CLIENT
 
 
 def test_requests_carry_our_user_agent_and_msal_headers(idp, tmp_path):
