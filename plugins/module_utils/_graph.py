@@ -305,9 +305,9 @@ class GraphClient:
         if 200 <= status < 400:
             return GraphResponse(status, answer.get("body"), answer.get("headers") or {})
         response = _ItemResponse(answer)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self.http.wall_clock())
         error = parse_error(response, service="graph", method=item.method, url=self.url(item.path, item.params),
-                            attempts=attempt, retry_after=parse_retry_after(response.headers.get("Retry-After"),
-                                                                           now=self.http.wall_clock()))
+                            attempts=attempt, retry_after=retry_after)
         if item.operation:
             error.operation = item.operation
             error.required_permissions = GRAPH_PERMISSIONS.get(item.operation, ())

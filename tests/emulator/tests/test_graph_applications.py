@@ -238,9 +238,9 @@ def test_json_batching(emulator, graph):
 def test_batch_limits_and_inner_throttling(emulator, graph):
     too_many = {"requests": [{"id": str(n), "method": "GET", "url": "/organization"} for n in range(21)]}
     graph_error(graph.post("/$batch", json=too_many), 400, "BadRequest")
-    graph_error(graph.post("/$batch", json={"requests": [{"id": "1", "method": "GET", "url": "/organization"},
-                                                          {"id": "1", "method": "GET", "url": "/organization"}]}),
-                400, "BadRequest")
+    duplicate_ids = {"requests": [{"id": "1", "method": "GET", "url": "/organization"},
+                                  {"id": "1", "method": "GET", "url": "/organization"}]}
+    graph_error(graph.post("/$batch", json=duplicate_ids), 400, "BadRequest")
     emulator.set_faults(rate_limit_capacity=3, rate_limit_refill_per_second=0.1, retry_after=1)
     answers = graph.post("/$batch", json={"requests": [{"id": str(n), "method": "GET", "url": "/organization"}
                                                        for n in range(4)]})
