@@ -13,6 +13,11 @@
   atomically to a 0600 file before anything else can fail; a run whose file does not hold the value
   of the newest valid secret creates a replacement, stores it, then removes the secrets whose value
   was lost (orphans).
+- Runs that manage the same ``dest`` are serialised by a lock file next to it (``.<name>.lock``,
+  ``flock``): two concurrent runs would otherwise both see no valid secret and both create one.
+- addPassword is not idempotent: a 5xx answer or a lost connection leaves it unknown whether a
+  secret was created. It is retried within ``retry_timeout``; once a value is in hand (and stored),
+  the secrets the failed attempts may have created (same name, same start and end date) are removed.
 - Before writing, the tenant's default app management policy is read
   (https://learn.microsoft.com/graph/api/resources/tenantappmanagementpolicy): a restriction that
   blocks password credentials or caps their lifetime below the request fails the task (check mode:
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import json
 import math
 import os
@@ -54,6 +60,11 @@ ACTIONS = ("created", "renewed", "rotated", "repaired", "removed", "none")
 POLICY_ERROR_CODES = ("CredentialTypeNotAllowedAsPerAppPolicy", "CredentialInvalidLifetimeAsPerAppPolicy")
 DEST_KEYS = ("tenant_id", "cloud", "app_id", "key_id", "display_name", "secret", "start_date_time", "end_date_time")
 MAX_DEST_BYTES = 1 << 20
+# How long a run waits for another run that manages the same dest (holding its lock file).
+LOCK_TIMEOUT = 600.0
+# A dest file written this recently whose key id the application does not show (yet) is waited for:
+# new credentials can take a while to appear in reads (directory replication).
+RECENT_DEST_SECONDS = 600.0
 
 _EXPIRES_IN = re.compile(r"^\s*(\d+)\s*([yd]?)\s*$", re.IGNORECASE)
 _DURATION = re.compile(
@@ -500,6 +511,68 @@ def held_secret(stored: Stored | None, managed: t.Sequence[t.Mapping[str, t.Any]
     return credential, ""
 
 
+def make_private_parents(path: str, created: list[str]) -> None:
+    """Create the missing parent directories of ``path`` (mode 0700), appending each to ``created``."""
+    parent = os.path.dirname(path)
+    missing = []
+    while not os.path.isdir(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    for directory in reversed(missing):
+        os.mkdir(directory, 0o700)
+        created.append(directory)
+        os.chmod(directory, 0o700)
+
+
+class DestLock:
+    """An exclusive ``flock`` on ``.<dest name>.lock`` next to dest, held from the first read of the
+    application until the new value is stored, so that concurrent runs on one dest create one secret.
+
+    The kernel releases it when the process ends, however it ends: a killed run leaves no stale lock.
+    """
+
+    def __init__(self, path: str, timeout: float | None = None, sleep: t.Callable[[float], None] = time.sleep,
+                 clock: t.Callable[[], float] = time.monotonic) -> None:
+        self.path = os.path.join(os.path.dirname(path), ".%s.lock" % os.path.basename(path))
+        self.dest = path
+        self.timeout = LOCK_TIMEOUT if timeout is None else timeout
+        self.sleep = sleep
+        self.clock = clock
+        self.fd: int | None = None
+
+    def __enter__(self) -> DestLock:
+        try:
+            make_private_parents(self.path, [])
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:
+            raise ConfigurationError(
+                "Cannot write dest %s: cannot create its lock file %s: %s. Nothing was created."
+                % (self.dest, self.path, exc.strerror or exc),
+                option="dest",
+            ) from None
+        deadline = self.clock() + self.timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if self.clock() >= deadline:
+                    os.close(fd)
+                    raise PartnerCenterCollectionError(
+                        "Another run has been managing dest %s for more than %d seconds (it holds %s); nothing was changed."
+                        % (self.dest, self.timeout, self.path),
+                        hint="Let the other run finish, then rerun.",
+                    ) from None
+                self.sleep(0.2)
+        self.fd = fd
+        return self
+
+    def __exit__(self, *args: t.Any) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # releases the lock
+            self.fd = None
+
+
 class SecretFile:
     """Atomic, private writing of the dest file.
 
@@ -514,16 +587,8 @@ class SecretFile:
         self.created_dirs: list[str] = []
 
     def prepare(self) -> None:
-        parent = os.path.dirname(self.path)
-        missing = []
-        while not os.path.isdir(parent):
-            missing.append(parent)
-            parent = os.path.dirname(parent)
         try:
-            for directory in reversed(missing):
-                os.mkdir(directory, 0o700)
-                self.created_dirs.append(directory)
-                os.chmod(directory, 0o700)
+            make_private_parents(self.path, self.created_dirs)
             tmp = os.path.join(os.path.dirname(self.path), ".%s.%s.tmp" % (os.path.basename(self.path), uuid.uuid4().hex))
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
             os.close(fd)
@@ -621,6 +686,34 @@ def _find_application(module: t.Any, wait: bool) -> dict[str, t.Any] | None:
         return None
 
 
+def stored_but_not_visible(stored: Stored | None, managed: t.Sequence[t.Mapping[str, t.Any]], now: float) -> bool:
+    """Whether dest holds a secret created moments ago that the application does not show (yet)."""
+    if stored is None or any(str(c.get("keyId", "")).lower() == stored.key_id for c in managed):
+        return False
+    started = parse_datetime(stored.data.get("start_date_time"))
+    return started is not None and now - RECENT_DEST_SECONDS <= started <= now + 60
+
+
+def _wait_for_secret(module: t.Any, app: dict[str, t.Any], key_id: str) -> dict[str, t.Any]:
+    """The application once it shows the secret ``key_id``, within consistency_timeout; else as it was.
+
+    A run that stored a new secret a moment ago (another run on this dest, or this play's previous
+    task) may be followed by reads that do not show it yet (directory replication,
+    https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/): replacing it
+    then would leave its value's owner with a secret that is about to be removed.
+    """
+
+    def shows(found: dict[str, t.Any] | None) -> bool:
+        return found is not None and any(str(c.get("keyId", "")).lower() == key_id for c in found.get("passwordCredentials") or [])
+
+    try:
+        return t.cast("dict[str, t.Any]", module.graph.wait_for(
+            lambda: find_target_application(module, select=APPLICATION_SELECT, display_name_option="app_display_name"),
+            shows, what="secret %s of the application" % key_id))
+    except ConsistencyTimeout:
+        return app
+
+
 def _describe_target(p: t.Mapping[str, t.Any]) -> str:
     for option in ("object_id", "app_id", "unique_name", "app_display_name"):
         if p.get(option):
@@ -711,9 +804,17 @@ def _remove_password(module: t.Any, app: t.Mapping[str, t.Any], key_id: str) -> 
 def run_pc_app_secret(module: t.Any, now: float | None = None) -> dict[str, t.Any]:
     """The pc_app_secret module: returns the result mapping (changed, action, key_id, ...)."""
     p = module.params
-    now = time.time() if now is None else now
-    lifetime, key_id, dest = validate_params(p, now)
+    lifetime, key_id, dest = validate_params(p, time.time() if now is None else now)
     module.validate()
+    locking = dest is not None and (p.get("state") or "present") == "present" and not module.check_mode
+    with DestLock(t.cast(str, dest)) if locking else contextlib.nullcontext():
+        # The clock is read once the lock is held: the wait for it may have been long.
+        return _run(module, lifetime, key_id, dest, time.time() if now is None else now)
+
+
+def _run(module: t.Any, lifetime: Lifetime | None, key_id: str | None, dest: str | None, now: float) -> dict[str, t.Any]:
+    """pc_app_secret once its options are checked (and, for a write with dest, its lock is held)."""
+    p = module.params
     state = p.get("state") or "present"
     display_name = p.get("display_name")
     check_mode = module.check_mode
@@ -763,6 +864,9 @@ def run_pc_app_secret(module: t.Any, now: float | None = None) -> dict[str, t.An
     if dest:
         stored, dest_reason = read_dest(dest)
         check_dest_owner(stored, dest, app, display_name)
+        if stored_but_not_visible(stored, managed, now):
+            app = _wait_for_secret(module, app, stored.key_id)
+            managed = managed_secrets(app, display_name)
         held, why = held_secret(stored, managed)
         if stored is not None and held is None:
             dest_reason = "%s: %s" % (dest, why)
@@ -821,11 +925,11 @@ def run_pc_app_secret(module: t.Any, now: float | None = None) -> dict[str, t.An
         result["msg"] = _message(plan, shown, dest, check_mode=True, violations=violations, retired=removed)
         return result
 
-    created, secret_text = (None, None)
+    created, secret_text, lost = (None, None, [])
     if plan.create:
-        created, secret_text = _create_and_store(module, app, display_name, start, end, dest)
+        created, secret_text, lost = _create_and_store(module, app, display_name, start, end, dest)
 
-    retired: list[str] = []
+    retired = list(lost)
     for credential in plan.remove:
         key = str(credential.get("keyId"))
         try:
@@ -840,7 +944,7 @@ def run_pc_app_secret(module: t.Any, now: float | None = None) -> dict[str, t.An
     after = [secret_view(c, now) for c in managed if c.get("keyId") not in retired] + ([secret_view(created, now)] if created else [])
     module.set_diff({"secrets": before}, {"secrets": after})
     shown = secret_view(created, now) if created else secret_view(plan.keep, now)
-    orphan_ids = {str(c.get("keyId")) for c in plan.orphans}
+    orphan_ids = {str(c.get("keyId")) for c in plan.orphans} | set(lost)
     result.update(
         changed=bool(created) or bool(retired),
         action=plan.action if created else ("removed" if retired else "none"),
@@ -850,6 +954,8 @@ def run_pc_app_secret(module: t.Any, now: float | None = None) -> dict[str, t.An
         **_current_fields(shown),
     )
     result["msg"] = _message(plan, shown, dest, check_mode=False, violations=[], retired=retired)
+    if lost:
+        result["msg"] += " Removed the secret(s) that failed addPassword attempts created, with their value lost: %s." % ", ".join(lost)
     if secret_text is not None:
         result["secret_text"] = secret_text
     return result
@@ -857,13 +963,14 @@ def run_pc_app_secret(module: t.Any, now: float | None = None) -> dict[str, t.An
 
 def _create_and_store(
     module: t.Any, app: t.Mapping[str, t.Any], display_name: str, start: float, end: float, dest: str | None
-) -> tuple[dict[str, t.Any], str | None]:
-    """addPassword, then (with dest) the value goes to the file at once; returns the secret and, without dest, its value."""
+) -> tuple[dict[str, t.Any], str | None, list[str]]:
+    """addPassword, then (with dest) the value goes to the file at once. Returns the secret, its value
+    (without dest) and the key ids of the secrets that failed attempts created and that were removed."""
     target = SecretFile(dest) if dest else None
     if target:
         target.prepare()  # a dest that cannot be written fails here, before the secret exists
     try:
-        created = _add_password(module, app, display_name, start, end)
+        created, failed_attempts = _add_password_retrying(module, app, display_name, start, end)
     except BaseException:
         if target:
             target.discard()
@@ -876,8 +983,11 @@ def _create_and_store(
             "Microsoft Graph created secret %s but returned no value (secretText); it cannot be used." % created.get("keyId"),
             hint="Remove it with state=absent and its key_id, then rerun.",
         )
+    lost: list[str] = []
     if target is None:
-        return created, secret_text
+        if failed_attempts:
+            lost = _remove_lost_attempts(module, app, created, start, end)
+        return created, secret_text, lost
     data = {
         "tenant_id": _tenant_id(module),
         "cloud": module.cloud.name,
@@ -899,7 +1009,76 @@ def _create_and_store(
         raise PartnerCenterCollectionError(
             "Could not write dest %s: %s.%s" % (dest, exc.strerror or exc, undone), hint="Check the path and rerun."
         ) from None
-    return created, None
+    if failed_attempts:
+        lost = _remove_lost_attempts(module, app, created, start, end)
+    return created, None, lost
+
+
+def _add_password_retrying(
+    module: t.Any, app: t.Mapping[str, t.Any], display_name: str, start: float, end: float
+) -> tuple[dict[str, t.Any], int]:
+    """addPassword, repeated within retry_timeout after an answer that leaves its outcome unknown
+    (HTTP 5xx, a connection lost); returns the secret and the number of such failed attempts.
+
+    Each failed attempt may have created a secret whose value is lost; the caller removes those once
+    the new value is safe (_remove_lost_attempts). A refusal (4xx) or a TLS failure is not repeated.
+    """
+    http = module.graph.http
+    deadline = http.clock() + http.retry_timeout
+    failed = 0
+    while True:
+        try:
+            return _add_password(module, app, display_name, start, end), failed
+        except ServiceError as exc:
+            if exc.status < 500:
+                raise
+            error: PartnerCenterCollectionError = exc
+            why = "HTTP %s %s, request-id %s" % (exc.status, exc.code or "", exc.request_id)
+            wait = exc.retry_after if exc.retry_after is not None else http.backoff(failed + 1)
+        except TransportError as exc:
+            if exc.tls:
+                raise
+            error, why, wait = exc, exc.reason, http.backoff(failed + 1)
+        failed += 1
+        if http.clock() + wait > deadline:
+            raise error
+        module.module.warn(
+            "addPassword failed (%s); retrying in %.1fs. A secret it may have created, with its value lost, is removed once a new "
+            "value is stored." % (why, wait)
+        )
+        http.sleep(wait)
+
+
+def _remove_lost_attempts(
+    module: t.Any, app: t.Mapping[str, t.Any], created: t.Mapping[str, t.Any], start: float, end: float
+) -> list[str]:
+    """Remove the secrets that failed addPassword attempts of this run created: same display name,
+    start and end date as the one created, another key id. Returns their key ids.
+
+    Secrets of other runs never match: their start date is the second they were asked for.
+    """
+    try:
+        current = module.graph.get("applications/%s" % app["id"], select=("id", "passwordCredentials"), operation="read_application")
+    except PartnerCenterCollectionError as exc:
+        module.module.warn("Could not look for secrets lost by the failed addPassword attempts: %s" % exc.to_message())
+        return []
+    lost = [
+        str(c.get("keyId"))
+        for c in (current or {}).get("passwordCredentials") or []
+        if c.get("displayName") == created.get("displayName")
+        and str(c.get("keyId", "")).lower() != str(created.get("keyId", "")).lower()
+        and parse_datetime(c.get("startDateTime")) == start
+        and parse_datetime(c.get("endDateTime")) == end
+    ]
+    removed = []
+    for key in lost:
+        try:
+            if _remove_password(module, app, key):
+                removed.append(key)
+        except PartnerCenterCollectionError as exc:
+            module.module.warn("Could not remove secret %s, created by a failed addPassword attempt with its value lost: %s"
+                               % (key, exc.to_message()))
+    return removed
 
 
 def _current_fields(view: t.Mapping[str, t.Any]) -> dict[str, t.Any]:

@@ -122,9 +122,15 @@ options:
         the module returns, and a O(dest) that cannot be written fails before the secret is created.
       - The file belongs to the module. One that holds the secret of another application or of another display name is
         left alone and fails the task. With O(state=absent), a file that holds the value of a removed secret is deleted.
+      - "Runs that manage the same O(dest) at the same time take turns: a lock file C(.<name>.lock) (mode 0600) next to
+        O(dest) is held from the first read of the application until the new value is stored, so two concurrent runs
+        create one secret, not two. A run waits up to 10 minutes for the lock, then fails without changing anything."
       - In check mode nothing is written.
     type: path
 notes:
+  - "Creating a secret (addPassword) is not idempotent. An answer that leaves its outcome unknown (HTTP 5xx, a connection
+    lost) is retried within O(retry_timeout), with a warning; once the new value is stored, the secrets the failed attempts
+    created (same display name and dates, value never received) are removed and listed in RV(orphan_key_ids)."
   - "Microsoft Graph application permissions needed: C(Application.ReadWrite.OwnedBy) (applications the caller owns) or
     C(Application.ReadWrite.All); C(Application.Read.All) is enough in check mode. C(Policy.Read.All) is optional: it
     lets the module check the tenant's app management policy before creating a secret."
@@ -259,7 +265,8 @@ retired_key_ids:
   sample: [0e9c6a3b-7d41-4b8e-9f20-5a6c7d8e9f01]
 orphan_key_ids:
   description:
-    - Key ids of the secrets removed because their value was lost (not in O(dest)), after the replacement was stored.
+    - Key ids of the secrets removed because their value was lost (not in O(dest), or created by a failed addPassword attempt
+      of this run), after the replacement was stored.
   returned: always
   type: list
   elements: str

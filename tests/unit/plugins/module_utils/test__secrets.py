@@ -634,6 +634,9 @@ class FakeGraph:
         self.policy = policy()
         self.policy_status = 200
         self.add_failure = None  # a FakeResponse or exception for the next addPassword
+        self.add_failure_sticky = False  # ... and for every one after it
+        self.add_failures_after_processing = 0  # addPasswords that create the secret, then lose the connection
+        self.hidden_keys: set[str] = set()  # credentials reads do not show yet (replication)
         self.remove_failure = None
         self.app_visible = True
         self.log: list[tuple[str, str]] = []
@@ -661,12 +664,16 @@ class FakeGraph:
         if path == "applications(uniqueName='pc-web')" or path == "applications/%s" % self.app["id"]:
             if not self.app_visible:
                 return graph_error(404, "Request_ResourceNotFound", "Resource does not exist.")
-            return FakeResponse(200, self.app)
+            shown = [c for c in self.app["passwordCredentials"] if c["keyId"] not in self.hidden_keys]
+            self.hidden_keys.clear()  # replicated by the next read
+            return FakeResponse(200, dict(self.app, passwordCredentials=shown))
         if path.startswith("applications(uniqueName="):
             return graph_error(404, "Request_ResourceNotFound", "Resource does not exist.")
         if path == "applications/%s/addPassword" % self.app["id"]:
             if self.add_failure is not None:
-                failure, self.add_failure = self.add_failure, None
+                failure = self.add_failure
+                if not self.add_failure_sticky:
+                    self.add_failure = None
                 if isinstance(failure, BaseException):
                     raise failure
                 return failure
@@ -683,6 +690,9 @@ class FakeGraph:
             }
             self.app["passwordCredentials"].append(credential)
             self.values[credential["keyId"]] = value
+            if self.add_failures_after_processing:
+                self.add_failures_after_processing -= 1
+                raise TransportError(service="graph", method="POST", url=BASE, reason="connection reset")
             return FakeResponse(200, dict(credential, secretText=value))
         if path == "applications/%s/removePassword" % self.app["id"]:
             if self.remove_failure is not None:
@@ -865,14 +875,82 @@ def test_unreadable_policy_warns_once_and_policy_errors_from_graph_are_explained
         TransportError(service="graph", method="POST", url=BASE, reason="connection reset"),
     ],
 )
-def test_ambiguous_add_password_failures_say_the_secret_may_exist(tmp_path, failure):
+def test_an_ambiguous_add_password_failure_is_retried(tmp_path, failure):
     service = FakeGraph()
     service.add_failure = failure
+    dest = tmp_path / "dir" / "s.json"
+    result, module = run(service, dest=str(dest))
+    [created] = service.app["passwordCredentials"]
+    assert result["action"] == "created" and result["key_id"] == created["keyId"] and result["orphan_key_ids"] == []
+    assert json.loads(dest.read_text())["secret"] == service.values[created["keyId"]]
+    assert [w[1].rsplit("/", 1)[-1] for w in service.writes] == ["addPassword", "addPassword"]
+    assert any("addPassword failed" in w and "retrying" in w for w in module.module.items)
+
+
+def test_a_secret_created_by_an_attempt_whose_answer_was_lost_is_removed_after_the_new_one_is_stored(tmp_path):
+    service = FakeGraph()
+    other, dummy = service.plant(name="someone else's")
+    service.add_failures_after_processing = 2
+    dest = tmp_path / "s.json"
+    order = []
+    real_remove = sec._remove_password
+
+    def remove(module, app, key):
+        order.append(("remove", key, json.loads(dest.read_text())["key_id"]))
+        return real_remove(module, app, key)
+
+    sec._remove_password, saved = remove, sec._remove_password
+    try:
+        result, dummy = run(service, dest=str(dest))
+    finally:
+        sec._remove_password = saved
+    kept = [c for c in service.app["passwordCredentials"] if c["displayName"] == NAME]
+    assert [c["keyId"] for c in kept] == [result["key_id"]] and other in service.app["passwordCredentials"]
+    assert len(result["orphan_key_ids"]) == 2 and sorted(result["retired_key_ids"]) == sorted(result["orphan_key_ids"])
+    assert all(stored == result["key_id"] for dummy, dummy2, stored in order)  # removed only once the new value was stored
+    assert "failed addPassword attempts" in result["msg"]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        graph_error(500, "InternalServerError", "boom"),
+        TransportError(service="graph", method="POST", url=BASE, reason="connection reset"),
+    ],
+)
+def test_ambiguous_add_password_failures_until_the_budget_ends_say_the_secret_may_exist(tmp_path, failure):
+    service = FakeGraph()
+    service.add_failure, service.add_failure_sticky = failure, True
     dest = tmp_path / "dir" / "s.json"
     with pytest.raises((ServiceError, TransportError)) as err:
         run(service, dest=str(dest))
     assert "may have been created anyway" in err.value.to_message()
-    assert not (tmp_path / "dir").exists()  # prepare() was undone
+    assert len(service.writes) > 3
+    assert os.listdir(tmp_path / "dir") == [".s.json.lock"]  # prepare() was undone; the lock file stays
+
+
+def test_runs_on_one_dest_are_serialised_by_its_lock_file(tmp_path, monkeypatch):
+    service = FakeGraph()
+    dest = tmp_path / "s.json"
+    monkeypatch.setattr(sec, "LOCK_TIMEOUT", 0.5)
+    with sec.DestLock(str(dest)):
+        with pytest.raises(PartnerCenterCollectionError) as err:
+            run(service, dest=str(dest))
+    assert "Another run has been managing dest" in err.value.to_message() and service.log == []
+    assert stat.S_IMODE(os.stat(tmp_path / ".s.json.lock").st_mode) == 0o600
+    result, dummy = run(service, dest=str(dest))  # released
+    assert result["action"] == "created"
+
+
+def test_a_secret_stored_moments_ago_is_waited_for_until_reads_show_it(tmp_path):
+    service = FakeGraph()
+    credential, value = service.plant(start=0)
+    dest = tmp_path / "s.json"
+    dest.write_text(json.dumps({"key_id": credential["keyId"], "secret": value, "app_id": service.app["appId"],
+                                "display_name": NAME, "start_date_time": credential["startDateTime"]}))
+    service.hidden_keys = {credential["keyId"]}
+    result, dummy = run(service, dest=str(dest))
+    assert result["action"] == "none" and result["key_id"] == credential["keyId"] and service.writes == []
 
 
 def test_add_password_is_retried_on_throttling():
@@ -894,7 +972,7 @@ def test_dest_write_failure_removes_the_new_secret_again(tmp_path, monkeypatch):
     with pytest.raises(PartnerCenterCollectionError) as err:
         run(service, dest=str(dest))
     assert "No space left on device" in err.value.to_message() and "was removed again" in err.value.to_message()
-    assert service.app["passwordCredentials"] == [] and os.listdir(tmp_path) == []
+    assert service.app["passwordCredentials"] == [] and os.listdir(tmp_path) == [".s.json.lock"]
 
 
 def test_a_failed_removal_after_creation_keeps_the_value():
