@@ -84,6 +84,12 @@ _LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
 def _check_common(option: str, uri: str) -> t.Any:
     if not isinstance(uri, str) or not uri.strip() or uri != uri.strip():
         raise ConfigurationError("%s: %r is not a valid redirect URI." % (option, uri), option=option)
+    if _has_space_or_control(uri):
+        raise ConfigurationError(
+            "%s: %r contains a space or a control character, which a URI cannot hold; percent-encode it (a space is %%20)."
+            % (option, uri),
+            option=option,
+        )
     if len(uri) > MAX_URI_LENGTH:
         raise ConfigurationError(
             "%s: %s is longer than %d characters." % (option, uri[:40] + "...", MAX_URI_LENGTH), option=option
@@ -103,6 +109,11 @@ def _check_common(option: str, uri: str) -> t.Any:
     if parts.fragment or "#" in uri:
         raise ConfigurationError("%s: %s must not contain a fragment (#)." % (option, uri), option=option)
     return parts
+
+
+def _has_space_or_control(text: str) -> bool:
+    """Whether text holds whitespace or a control character (RFC 3986 allows neither in a URI)."""
+    return any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
 
 
 def _http_allowed(parts: t.Any) -> bool:
@@ -201,12 +212,14 @@ def validate_params(params: t.Mapping[str, t.Any]) -> None:
                     "web.logout_url must use https (or http on localhost): %r." % value, option="web"
                 )
     for uri in params.get("identifier_uris") or []:
-        if not isinstance(uri, str) or ":" not in uri or uri != uri.strip():
+        if not isinstance(uri, str) or ":" not in uri or _has_space_or_control(uri):
             raise ConfigurationError(
                 "identifier_uris: %r is not an absolute URI (e.g. api://<app id>)." % (uri,), option="identifier_uris"
             )
     if params.get("sign_in_audience"):
         validate_audience_rules(web_uris, public_uris, params["sign_in_audience"])
+    if params.get("display_name") is not None and not str(params["display_name"]).strip():
+        raise ConfigurationError("display_name must not be empty.", option="display_name")
     if (
         params.get("state") == "present"
         and params.get("unique_name") is not None

@@ -9,6 +9,7 @@ import traceback
 import typing as t
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.errors import NoLogError
 from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 
 from ._auth import AUTH_METHODS, HAS_MSAL, MSAL_IMPORT_ERROR, Credentials, TokenProvider, default_cache_dir
@@ -105,6 +106,53 @@ def parse_token_cache(value: t.Any) -> str | None:
     )
 
 
+def no_log_values(argument_spec: t.Mapping[str, t.Any], params: t.Any) -> set[str]:
+    """The values of the ``no_log`` options, suboptions included; malformed suboption values are skipped."""
+    found: set[str] = set()
+    if not isinstance(params, t.Mapping):
+        return found
+    for name, spec in argument_spec.items():
+        value = params.get(name)
+        if value is None:
+            continue
+        if spec.get("no_log"):
+            found.update(_leaves(value))
+        if spec.get("options"):
+            for entry in value if isinstance(value, list) else [value]:
+                found.update(no_log_values(spec["options"], entry))
+    return found
+
+
+def _leaves(value: t.Any) -> t.Iterator[str]:
+    if isinstance(value, t.Mapping):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, (list, tuple, set)):
+        for item in value:
+            yield from _leaves(item)
+    elif value not in (None, "") and not isinstance(value, bool):
+        yield str(value)
+
+
+class _AnsibleModule(AnsibleModule):
+    """AnsibleModule whose failures never show a ``no_log`` value.
+
+    ansible-core collects the no_log values in one pass that stops at the first malformed value of an
+    option with suboptions (a string where a dict is expected), so a task failing on such a value
+    shows client_secret in ``invocation`` (https://github.com/ansible/ansible/pull/81672, not merged).
+    This collects them again, skipping what is malformed, before any failure is returned.
+    """
+
+    def fail_json(self, msg: str, **kwargs: t.Any) -> t.NoReturn:  # type: ignore[override]
+        self.no_log_values.update(no_log_values(self.argument_spec, self.params))
+        # That aborted pass is reported first, in words that name no option ("dictionary requested,
+        # could not parse JSON or key=value"); the type check of the same option says which it is.
+        errors = list(getattr(getattr(self, "validation_result", None), "errors", None) or [])
+        if errors and isinstance(errors[0], NoLogError) and msg == errors[0].msg:
+            msg = next((error.msg for error in errors if not isinstance(error, NoLogError)), msg)
+        super().fail_json(msg, **kwargs)
+
+
 class PartnerCenterModule:
     """AnsibleModule plus the collection's clients, built lazily from the shared options."""
 
@@ -124,7 +172,7 @@ class PartnerCenterModule:
         (pc_app_secret's ``secret_text``), documented with the advice to use ``no_log``."""
         spec = dict(AUTH_ARGUMENT_SPEC)
         spec.update(argument_spec or {})
-        self.module = AnsibleModule(
+        self.module = _AnsibleModule(
             argument_spec=spec,
             supports_check_mode=supports_check_mode,
             mutually_exclusive=list(mutually_exclusive),

@@ -37,6 +37,13 @@ ROLE = "Role"
 KIND_OF = {SCOPE: DELEGATED, ROLE: APPLICATION}
 TYPE_OF = {DELEGATED: SCOPE, APPLICATION: ROLE}
 MODES = ("exact", "merge")
+# The argument spec of one entry of pc_aad_permissions' permissions and pc_aad_app_info's
+# expected_permissions (ansible-core then refuses unknown keys such as a misspelt "delegate").
+PERMISSION_ENTRY_OPTIONS: dict[str, dict[str, t.Any]] = {
+    "api": {"type": "str", "required": True},
+    "delegated": {"type": "list", "elements": "str"},
+    "application": {"type": "list", "elements": "str"},
+}
 
 # Graph's limits on requiredResourceAccess for work and school audiences:
 # https://learn.microsoft.com/entra/identity-platform/supported-accounts-validation

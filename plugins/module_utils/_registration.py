@@ -15,7 +15,9 @@ registered app.
 
 from __future__ import annotations
 
+import difflib
 import json
+import os
 import time
 import typing as t
 from dataclasses import asdict, dataclass
@@ -150,12 +152,22 @@ class RegistrationCheck:
                                 apis: list[t.Mapping[str, t.Any] | None]) -> Prerequisite:
         """The procedure's application permission ("Read directory data" by default), consented."""
         wanted = self.params["application_permission"]
+        offered: set[str] = set()
         for api in apis:
             if api is None:
                 continue
             granted = {a.get("appRoleId") for a in assignments if a.get("resourceId") == api["id"]}
-            if any(role.get("value") == wanted and role.get("id") in granted for role in api.get("appRoles") or []):
+            roles = api.get("appRoles") or []
+            offered.update(str(role.get("value")) for role in roles if role.get("value"))
+            if any(role.get("value") == wanted and role.get("id") in granted for role in roles):
                 return Prerequisite("application_permission", True, "%s of %s is consented" % (wanted, api["displayName"]))
+        if offered and wanted not in offered:
+            close = difflib.get_close_matches(wanted, sorted(offered), n=3)
+            raise ConfigurationError(
+                "application_permission %r is not an application permission of Microsoft Graph or Windows Azure Active "
+                "Directory%s." % (wanted, "; did you mean %s?" % " or ".join(close) if close else " (give its value, e.g. Directory.Read.All)"),
+                option="application_permission",
+            )
         return Prerequisite("application_permission", False, "the application permission %s (Microsoft Graph or Windows "
                             "Azure Active Directory) is not consented: apply it with pc_aad_permissions and "
                             "admin_consent: true" % wanted)
@@ -253,6 +265,13 @@ def run_pc_register_webapp(module: PartnerCenterModule) -> dict[str, t.Any]:
     params = module.params
     if params["wait_timeout"] < 0:
         raise ConfigurationError("wait_timeout must be 0 or more seconds.", option="wait_timeout")
+    if not str(params["application_permission"] or "").strip():
+        raise ConfigurationError("application_permission must not be empty (the procedure's is Directory.Read.All).",
+                                 option="application_permission")
+    certificate = params.get("webapp_certificate_path")
+    if certificate and not os.path.isfile(certificate):
+        raise ConfigurationError("webapp_certificate_path %s does not exist or is not a file." % certificate,
+                                 option="webapp_certificate_path")
     module.validate()
     check = RegistrationCheck(module)
     app = find_target_application(module, select=APPLICATION_SELECT + ("passwordCredentials", "keyCredentials"))

@@ -38,6 +38,22 @@ options:
         differences.
     type: list
     elements: dict
+    suboptions:
+      api:
+        description:
+          - The API, as in O(partnercenter.national_cloud.pc_aad_permissions#module:permissions[].api).
+        type: str
+        required: true
+      delegated:
+        description:
+          - Delegated permissions (scopes), by value, display name or ID.
+        type: list
+        elements: str
+      application:
+        description:
+          - Application permissions (app roles), by value, display name or ID.
+        type: list
+        elements: str
   secret_expiry_days:
     description:
       - Secrets and certificates that expire within this many days are reported as V(expiring).
@@ -156,6 +172,7 @@ applications:
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._app_info import run_pc_aad_app_info
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._applications import TARGET_APPLICATION_SPEC
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._module import PartnerCenterModule
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._permissions import PERMISSION_ENTRY_OPTIONS
 
 
 def main() -> None:
@@ -163,7 +180,7 @@ def main() -> None:
     argument_spec = dict(
         TARGET_APPLICATION_SPEC,
         filter=dict(type="str"),
-        expected_permissions=dict(type="list", elements="dict"),
+        expected_permissions=dict(type="list", elements="dict", options=PERMISSION_ENTRY_OPTIONS),
         secret_expiry_days=dict(type="int", default=30, no_log=False),
         webapp_client_secret=dict(type="str", no_log=True),
         webapp_secret_file=dict(type="path"),

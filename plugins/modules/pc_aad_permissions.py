@@ -276,6 +276,7 @@ from ansible_collections.partnercenter.national_cloud.plugins.module_utils._appl
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._module import PartnerCenterModule
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._permissions import (
     MODES,
+    PERMISSION_ENTRY_OPTIONS,
     run_pc_aad_permissions,
 )
 
@@ -287,11 +288,7 @@ def main() -> None:
             type="list",
             elements="dict",
             required=True,
-            options=dict(
-                api=dict(type="str", required=True),
-                delegated=dict(type="list", elements="str"),
-                application=dict(type="list", elements="str"),
-            ),
+            options=PERMISSION_ENTRY_OPTIONS,
         ),
         mode=dict(type="str", default="exact", choices=list(MODES)),
         admin_consent=dict(type="bool", default=False),

@@ -64,6 +64,8 @@ def test_valid_web_redirect_uris(uri):
         (" https://contoso.com", "not a valid redirect URI"),
         ("https://contoso.com:99999/", "not a valid URI"),
         ("urn:ietf:wg:oauth:2.0:oob", "must use https"),
+        ("https://exa mple.com/cb", "contains a space"),
+        ("https://example.com/a\tb", "contains a space"),
     ],
 )
 def test_invalid_web_redirect_uris(uri, fragment):
@@ -620,6 +622,18 @@ def test_invalid_redirect_uri_fails_before_any_request():
     service = FakeGraph()
     with pytest.raises(ConfigurationError):
         run(service, display_name="X", web={"redirect_uris": ["http://contoso.com"]})
+    assert service.log == []
+
+
+@pytest.mark.parametrize("overrides", [
+    {"display_name": "", "unique_name": "pc"},
+    {"display_name": "   ", "unique_name": "pc"},
+    {"display_name": "X", "identifier_uris": ["api://has space"]},
+])
+def test_empty_names_and_uris_with_spaces_fail_before_any_request(overrides):
+    service = FakeGraph()
+    with pytest.raises(ConfigurationError, match="must not be empty|not an absolute URI"):
+        run(service, **overrides)
     assert service.log == []
 
 

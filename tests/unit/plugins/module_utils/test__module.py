@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -414,3 +415,19 @@ def test_access_token_needs_no_msal(run_module, monkeypatch):
     monkeypatch.setattr(_module, "HAS_MSAL", False)
     result = run_validate(run_module, {"access_token": "opaque"})
     assert result["changed"] is False
+
+
+@pytest.mark.parametrize("web", ["not a dict", ["a", "list"], {"implicit_grant": "yes please"}])
+def test_a_malformed_suboption_value_still_hides_every_no_log_value(run_module, web):
+    """ansible-core stops collecting no_log values at a malformed suboption value (ansible/ansible#81672)."""
+    spec = {"web": {"type": "dict", "options": {"implicit_grant": {"type": "dict", "options": {"token": {"type": "str", "no_log": True}}}}}}
+    result = run_module(dict(CREDS, web=web), lambda: build(**spec))
+    assert result["failed"] is True and "web" in result["msg"]
+    assert SECRET not in json.dumps(result)
+
+
+def test_no_log_values_include_suboptions_and_skip_malformed_entries():
+    spec = {"client_secret": {"no_log": True}, "items": {"type": "list", "elements": "dict",
+                                                         "options": {"password": {"no_log": True}, "name": {}}}}
+    params = {"client_secret": "s1", "items": ["broken", {"password": "p1", "name": "visible"}, {"password": None}]}
+    assert _module.no_log_values(spec, params) == {"s1", "p1"}

@@ -85,3 +85,27 @@ def test_validity_window(start, end, valid):
                                              ("2021-09-09T19:50:29+00:00", 1631217029.0), ("", None), (None, None), ("soon", None)])
 def test_parse_datetime(value, expected):
     assert parse_datetime(value) == expected
+
+
+class Unreachable:
+    """A module whose first request (validate: auth options, then clients) must not happen."""
+
+    check_mode = False
+
+    def __init__(self, **params):
+        self.params = dict({"wait_timeout": 0, "application_permission": "Directory.Read.All"}, **params)
+
+    def validate(self):
+        raise AssertionError("the options were not checked before the first request")
+
+
+@pytest.mark.parametrize(("params", "option"), [
+    ({"application_permission": ""}, "application_permission"),
+    ({"application_permission": "  "}, "application_permission"),
+    ({"webapp_certificate_path": "/nonexistent/cert.pem"}, "webapp_certificate_path"),
+    ({"wait_timeout": -1}, "wait_timeout"),
+])
+def test_bad_options_fail_before_any_request(params, option):
+    with pytest.raises(ConfigurationError) as err:
+        _registration.run_pc_register_webapp(Unreachable(**params))
+    assert err.value.option == option
