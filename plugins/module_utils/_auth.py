@@ -54,17 +54,6 @@ else:
     MSAL_IMPORT_ERROR = None
 
 try:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.serialization import pkcs12
-except ImportError:
-    HAS_CRYPTOGRAPHY = False
-    CRYPTOGRAPHY_IMPORT_ERROR: str | None = traceback.format_exc()
-else:
-    HAS_CRYPTOGRAPHY = True
-    CRYPTOGRAPHY_IMPORT_ERROR = None
-
-try:
     import fcntl
 except ImportError:  # pragma: no cover - not on POSIX
     fcntl = None  # type: ignore[assignment]
@@ -268,12 +257,17 @@ def load_certificate(path: str, password: str | None) -> CertificateCredential:
     msal sends the certificate in the assertion's ``x5c`` header when ``public_certificate`` is
     given (a PEM string, or True with a PFX path), which Subject Name/Issuer authentication needs.
     """
-    if not HAS_CRYPTOGRAPHY:
+    # Imported here, not at the top: only certificate sign-in needs it, and every module run would
+    # otherwise pay for importing it (benchmarks/: module start-up).
+    try:
+        from cryptography import x509  # pylint: disable=import-outside-toplevel
+        from cryptography.hazmat.primitives import hashes, serialization  # pylint: disable=import-outside-toplevel
+        from cryptography.hazmat.primitives.serialization import pkcs12  # pylint: disable=import-outside-toplevel
+    except ImportError as exc:
         raise ConfigurationError(
-            "client_certificate_path needs the Python library cryptography: %s"
-            % first_line((CRYPTOGRAPHY_IMPORT_ERROR or "").strip().splitlines()[-1]),
+            "client_certificate_path needs the Python library cryptography: %s" % first_line(str(exc)),
             option="client_certificate_path",
-        )
+        ) from None
     try:
         with open(path, "rb") as handle:
             data = handle.read()
