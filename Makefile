@@ -36,7 +36,7 @@ EE_CONTEXT := build/ee
 
 # The pytest suites `make test` runs, in order. Adding a suite is adding its directory here.
 # A listed suite that does not exist, or collects no test, fails the run.
-PYTEST_SUITES := tests/unit tests/emulator/tests tests/e2e tests/release
+PYTEST_SUITES := tests/unit tests/emulator/tests tests/e2e tests/reliability/fast tests/release
 
 # Pass-through arguments, e.g. make unit PYTEST_ARGS='-k secret -x'
 PYTEST_ARGS ?=
@@ -94,6 +94,14 @@ unit: pytest/tests/unit ## pytest tests/unit
 emulator-tests: pytest/tests/emulator/tests ## pytest tests/emulator/tests
 e2e: pytest/tests/e2e ## pytest tests/e2e (end-to-end against the emulator)
 release-tests: pytest/tests/release ## pytest tests/release (tarball, galaxy-importer, install+run, EE, docs and changelog lint)
+
+# The whole reliability and security suite (issue 7): faults, crashes, concurrency, outages, credentials,
+# secret hygiene, bad input. `make test` runs only its fast part (tests/reliability/fast).
+.PHONY: reliability
+reliability: venv collection ## Reliability and security suite, slow scenarios too; summary table in build/reliability/summary.md
+	mkdir -p build/reliability
+	$(WITH_VENV) ANSIBLE_COLLECTIONS_PATH='$(COLLECTIONS_PATH)' PC_RELIABILITY_SUMMARY='$(CURDIR)/build/reliability/summary.md' \
+	  $(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) tests/reliability
 
 # pytest/<dir>: run one suite. pytest exits 5 when it collects no test; like any non-zero exit, that
 # fails the target (never mask it). (Pattern rules cannot be .PHONY; FORCE makes them always run.)

@@ -247,6 +247,9 @@ class Emulator:
         delay = 0.0
         if entry["service"] != "control":
             delay = self.faults.response_delay(entry["service"], entry["method"], entry["path"], entry["query"])
+        # Serialised now: an answer body may share nested values with the store (public_view), and a
+        # held answer must show the state at processing time, not what changed while it was held.
+        content = answer.raw if answer.raw is not None else (b"" if answer.body is None else json.dumps(answer.body).encode())
         if delay:
             # Processed: visible in the log now, while the client waits for the held answer.
             entry["fault"] = entry["fault"] or "delay"
@@ -255,7 +258,6 @@ class Emulator:
         if answer.drop:
             _drop_connection(send)
         else:
-            content = answer.raw if answer.raw is not None else (b"" if answer.body is None else json.dumps(answer.body).encode())
             headers = dict(answer.headers)
             if answer.body is not None and answer.raw is None:
                 headers.setdefault("Content-Type", "application/json")

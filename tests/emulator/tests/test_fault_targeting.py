@@ -55,6 +55,29 @@ def test_the_query_is_part_of_what_match_and_delay_match_search(emulator, tenant
     assert time.monotonic() - started >= 1
 
 
+def test_a_held_answer_shows_the_state_when_the_request_was_processed(emulator, tenant):
+    graph = emulator.graph(tenant)
+    app = graph.post("/applications", json={"displayName": "held read"}).json()
+    emulator.set_faults(delay_seconds=1.5, delay_match=r"^GET /v1\.0/applications/")
+    answers: list[requests.Response] = []
+    reader = threading.Thread(target=lambda: answers.append(graph.get(f"/applications/{app['id']}")))
+    reader.start()
+    assert wait_for_log(emulator, method="GET", path=f"/v1.0/applications/{app['id']}")
+    emulator.set_faults()
+    assert graph.post(f"/applications/{app['id']}/addPassword", json={}).status_code == 200
+    reader.join(10)
+    assert answers[0].status_code == 200 and answers[0].json()["passwordCredentials"] == []
+
+
+def wait_for_log(emulator, timeout: float = 5, **filters: str) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if emulator.requests_log(**filters):
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def test_other_requests_are_not_delayed(emulator, tenant):
     graph = emulator.graph(tenant)
     emulator.set_faults(delay_seconds=5, delay_match=r"addPassword")
