@@ -529,6 +529,7 @@ class DestLock:
     application until the new value is stored, so that concurrent runs on one dest create one secret.
 
     The kernel releases it when the process ends, however it ends: a killed run leaves no stale lock.
+    Holding it, a run removes the temporary files (SecretFile) that killed runs left next to dest.
     """
 
     def __init__(self, path: str, timeout: float | None = None, sleep: t.Callable[[float], None] = time.sleep,
@@ -565,7 +566,18 @@ class DestLock:
                     ) from None
                 self.sleep(0.2)
         self.fd = fd
+        self._remove_stale_temporaries()
         return self
+
+    def _remove_stale_temporaries(self) -> None:
+        """Remove ``.<dest name>.<hex>.tmp`` files: with the lock held, no other run is writing one."""
+        directory, name = os.path.split(self.dest)
+        pattern = re.compile(r"^\.%s\.[0-9a-f]{32}\.tmp$" % re.escape(name))
+        with contextlib.suppress(OSError):
+            for entry in os.listdir(directory):
+                if pattern.match(entry):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(directory, entry))
 
     def __exit__(self, *args: t.Any) -> None:
         if self.fd is not None:

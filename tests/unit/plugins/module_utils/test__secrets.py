@@ -942,6 +942,18 @@ def test_runs_on_one_dest_are_serialised_by_its_lock_file(tmp_path, monkeypatch)
     assert result["action"] == "created"
 
 
+def test_a_run_removes_the_temporary_files_killed_runs_left(tmp_path):
+    service = FakeGraph()
+    dest = tmp_path / "s.json"
+    stale = tmp_path / (".s.json.%s.tmp" % uuid.uuid4().hex)
+    stale.write_text("half a secret")
+    others = [tmp_path / (".other.json.%s.tmp" % uuid.uuid4().hex), tmp_path / ".s.json.notes.tmp"]
+    for path in others:
+        path.write_text("not ours")
+    result, dummy = run(service, dest=str(dest))
+    assert result["action"] == "created" and not stale.exists() and all(path.exists() for path in others)
+
+
 def test_a_secret_stored_moments_ago_is_waited_for_until_reads_show_it(tmp_path):
     service = FakeGraph()
     credential, value = service.plant(start=0)
