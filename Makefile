@@ -47,6 +47,7 @@ SANITY_ARGS ?=
 LINT_ARGS ?=
 EMULATOR_ARGS ?=
 DEMO_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: help
 help: ## List the targets
@@ -199,6 +200,14 @@ emulator-bench: venv ## Emulator throughput: requests/s from 8 concurrent client
 .PHONY: demo
 demo: venv collection ## The whole procedure against the emulator: rollout, rerun (changed=0), audit (build/demo)
 	$(WITH_VENV) $(VENV_PYTHON) -m tests.demo $(DEMO_ARGS)
+
+.PHONY: bench
+bench: venv collection ## Rollout benchmark against the emulator (40 tenants): requests, time vs the no-op floor (benchmarks/results/)
+	$(WITH_VENV) $(VENV_PYTHON) -m benchmarks.rollout $(BENCH_ARGS)
+
+.PHONY: bench-forks
+bench-forks: venv collection ## make bench, plus the rerun phase at forks 1, 5 and 10 (longer than 10 minutes)
+	$(WITH_VENV) $(VENV_PYTHON) -m benchmarks.rollout --forks-curve $(BENCH_ARGS)
 
 .PHONY: clean distclean
 clean: ## Remove build output (build/, tests/output, caches); keeps .venv
