@@ -124,7 +124,8 @@ options:
         left alone and fails the task. With O(state=absent), a file that holds the value of a removed secret is deleted.
       - "Runs that manage the same O(dest) at the same time take turns: a lock file C(.<name>.lock) (mode 0600) next to
         O(dest) is held from the first read of the application until the new value is stored, so two concurrent runs
-        create one secret, not two. A run waits up to 10 minutes for the lock, then fails without changing anything."
+        create one secret, not two. A run waits up to 10 minutes for the lock, then fails without changing anything.
+        Without O(dest) nothing serialises runs: do not run two tasks for the same secret at once."
       - In check mode nothing is written.
     type: path
 notes:
