@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.hygiene import HygieneScan
 from tests.emulator.client import REPO_ROOT, EmulatorProcess, writes
 from tests.emulator.inventory import write_inventory
 
@@ -86,6 +87,7 @@ class Runner:
         self.workdir = workdir
         self.token_cache = workdir / "token-cache"
         self.count = 0
+        self.hygiene = HygieneScan.from_environment(emulator.info)
 
     def auth(self, tenant: dict[str, Any], who: str = "admin", **overrides: Any) -> dict[str, Any]:
         """module_defaults for one tenant of the emulator (credentials of the seeded `who` client)."""
@@ -123,6 +125,8 @@ class Runner:
         results = self.workdir / f"results-{self.count}.jsonl"
         if clear_log:
             self.emulator.clear_log()
+        if self.hygiene and not any(arg.startswith("-v") for arg in args):
+            args = (*args, "-vvv")
         completed = subprocess.run(
             [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory or "localhost,"), str(path), *args],
             cwd=self.workdir, env={**self.env(results), **(env or {})}, capture_output=True, text=True, timeout=timeout,
@@ -130,7 +134,10 @@ class Runner:
         tasks = []
         if results.exists():
             tasks = [TaskResult(**json.loads(line)) for line in results.read_text(encoding="utf-8").splitlines()]
-        return PlaybookRun(completed.returncode, completed.stdout, completed.stderr, tasks, self.emulator.requests_log())
+        run = PlaybookRun(completed.returncode, completed.stdout, completed.stderr, tasks, self.emulator.requests_log())
+        if self.hygiene:
+            self.hygiene.after_run(self.workdir, self.token_cache, run, results.read_text(encoding="utf-8") if results.exists() else "")
+        return run
 
     def env(self, results: Path) -> dict[str, str]:
         """Environment of ansible-playbook: this collection, the recorder, no colour, this Python."""

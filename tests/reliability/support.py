@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from tests.e2e.conftest import REPO_ROOT, PlaybookRun, Runner, TaskResult
+from tests.e2e.hygiene import Secrets
 from tests.emulator.client import GRAPH_RESOURCES, EmulatorProcess
 from tests.emulator.inventory import host_name, inventory as inventory_data
 
@@ -86,71 +87,6 @@ class Record:
     def to_json(self) -> dict[str, Any]:
         """JSON-compatible, for pytest's user_properties (which xdist ships to the controller)."""
         return asdict(self)
-
-
-# Secrets and where they must not be -------------------------------------------------------------
-
-
-class Secrets:
-    """Secret values the suite knows, and a search for them in text."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-
-    def add(self, label: str, value: Any) -> None:
-        """Remember a secret value (values too short to be a credential are ignored)."""
-        if isinstance(value, str) and len(value) >= 12:
-            self.values.setdefault(value, label)
-
-    def add_emulator_credentials(self, info: dict[str, Any]) -> None:
-        """The seeded client secrets and user passwords of every tenant."""
-        for tenant in info["tenants"]:
-            for who in ("admin", "limited"):
-                self.add(f"seeded {who} client secret of {tenant['domain']}", tenant[who]["client_secret"])
-            self.add(f"password of {tenant['user']['username']}", tenant["user"]["password"])
-
-    def add_token_cache(self, directory: Path) -> int:
-        """The access, refresh and ID tokens in msal token cache files; returns how many."""
-        count = 0
-        for path in sorted(directory.glob("*.tokens.json")) if directory.is_dir() else []:
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except ValueError:
-                continue
-            for section in ("AccessToken", "RefreshToken", "IdToken"):
-                for entry in (data.get(section) or {}).values():
-                    if isinstance(entry, dict) and entry.get("secret"):
-                        self.add(f"{section} from {path.name}", entry["secret"])
-                        count += 1
-        return count
-
-    def add_dest_files(self, directory: Path) -> int:
-        """The client secret values stored in dest files; returns how many."""
-        count = 0
-        for path in sorted(directory.rglob("*")) if directory.is_dir() else []:
-            if not path.is_file():
-                continue
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (ValueError, UnicodeDecodeError):
-                continue
-            if isinstance(data, dict) and isinstance(data.get("secret"), str):
-                self.add(f"created secret value ({path.name})", data["secret"])
-                count += 1
-        return count
-
-    def find(self, text: str) -> list[str]:
-        """Labels of the secret values that occur in text."""
-        return [label for value, label in self.values.items() if value in text]
-
-    def context(self, text: str, label: str, width: int = 100) -> str:
-        """Where the secret labelled `label` first occurs in text: the text around it, the value masked."""
-        value = next(v for v, name in self.values.items() if name == label)
-        at = text.find(value)
-        around = text[max(0, at - width):at + len(value) + width].replace(value, "<SECRET>")
-        for other in self.values:
-            around = around.replace(other, "<SECRET>")
-        return around.replace("\n", "\\n")
 
 
 # Tracebacks -------------------------------------------------------------------------------------
@@ -431,7 +367,9 @@ class Lab:
         places.append(("emulator request log", json.dumps(list(self.requests.values()))))
         found = []
         for where, text in places:
-            for label in self.secrets.find(text):
+            for value, label in self.secrets.values.items():
+                if value not in text:
+                    continue
                 why = next((why for place, prefix, why in self.tolerated if place in where and label.startswith(prefix)), None)
                 if why is not None:
                     if why not in self.record.notes:
@@ -439,7 +377,7 @@ class Lab:
                     continue
                 found.append(f"{label} in {where}")
                 if len(found) <= 5:
-                    print(f"[reliability] leak: {label} in {where}: ...{self.secrets.context(text, label)}...")
+                    print(f"[reliability] leak: {label} in {where}: ...{self.secrets.context(text, value)}...")
         self.record.leaks += len(found)
         return found
 

@@ -8,6 +8,7 @@ import json
 import time
 
 from tests.e2e.conftest import PlaybookRun, TaskResult
+from tests.e2e.hygiene import HYGIENE_ENV, HygieneScan, Secrets
 from tests.emulator.inventory import host_name
 from tests.reliability.summary import RECORD_KEY, Summary
 from tests.reliability.support import (
@@ -16,7 +17,6 @@ from tests.reliability.support import (
     WEB_DISPLAY_NAME,
     WEB_UNIQUE_NAME,
     Record,
-    Secrets,
     alive,
     count_tracebacks,
     failures,
@@ -58,7 +58,8 @@ def test_leak_search_finds_and_masks_values():
     secrets.add("too short to be a secret", "abc")
     text = "before eyJhbGciOi.payload.signature-0123456789 after"
     assert secrets.find(text) == ["a token"] and secrets.find("abc") == []
-    assert "<SECRET>" in secrets.context(text, "a token") and "signature" not in secrets.context(text, "a token")
+    token = "eyJhbGciOi.payload.signature-0123456789"
+    assert "<SECRET>" in secrets.context(text, token) and "signature" not in secrets.context(text, token)
 
 
 def test_tracebacks_are_counted_in_results_and_output():
@@ -124,3 +125,22 @@ def test_summary_adds_records_up_per_scenario():
     assert row[:6] == ["1. Fault storm", "3", "1 pass, 1 FAILED, 1 xfail (collection bug)", "6", "1/2 (+1 not, known)",
                        "0 (+1 known)"]
     assert summary.markdown().splitlines()[0].startswith("| scenario | tests | result | runs | converged |")
+
+
+def test_e2e_hygiene_scan_reports_a_leak_but_not_the_one_secret_text_return(tmp_path, monkeypatch):
+    monkeypatch.setenv(HYGIENE_ENV, str(tmp_path))
+    seeded = {"client_id": "c", "client_secret": "seeded-secret-0123456789"}
+    info = {"tenants": [{"domain": "t", "admin": seeded, "limited": seeded, "user": {"username": "u", "password": "password-0123456789"}}]}
+    scan = HygieneScan.from_environment(info)
+    cache = tmp_path / "token-cache"
+    cache.mkdir()
+    token = "eyJ0eXAiOiJKV1QifQ.access-token-body.signature"
+    (cache / "x.tokens.json").write_text(json.dumps({"AccessToken": {"k": {"secret": token}}}))
+    returned = "returned-once-0123456789abcdef"
+    run = PlaybookRun(0, f"ok: {returned} and {token}", "", [TaskResult("t", "a", "ok", {"secret_text": returned})],
+                      [{"body": {"client_secret": "seeded-secret-0123456789"}}])
+    scan.after_run(tmp_path, cache, run, json.dumps({"secret_text": returned}))
+    [entry] = [json.loads(line) for line in scan.log.read_text().splitlines()]
+    assert sorted((leak["secret"].split()[0], leak["where"]) for leak in entry["leaks"]) == [
+        ("AccessToken", "stdout"), ("seeded", "emulator request log")]
+    assert token not in scan.log.read_text() and "seeded-secret" not in scan.log.read_text()
