@@ -36,7 +36,7 @@ EE_CONTEXT := build/ee
 
 # The pytest suites `make test` runs, in order. Adding a suite is adding its directory here.
 # A listed suite that does not exist, or collects no test, fails the run.
-PYTEST_SUITES := tests/unit tests/emulator/tests tests/e2e tests/reliability/fast tests/release
+PYTEST_SUITES := tests/unit tests/emulator/tests tests/e2e tests/reliability/fast tests/benchmarks tests/release
 
 # Pass-through arguments, e.g. make unit PYTEST_ARGS='-k secret -x'
 PYTEST_ARGS ?=
