@@ -71,7 +71,7 @@ class VerifyingSession(_SessionBase):  # type: ignore[misc]
     https://github.com/psf/requests/issues/4726). msal passes none, so a ``ca_bundle`` given to
     msal or to a session would be silently ignored on machines that set those variables. When a CA
     bundle was given it is put back here; without one, requests' default behaviour (environment
-    bundle, then certifi) applies. ``verify=False`` is never honoured.
+    bundle, then certifi) applies. A request that asks not to verify certificates is verified anyway.
     """
 
     def __init__(self, ca_bundle: str | None = None, timeout: float | None = None) -> None:
