@@ -133,6 +133,15 @@ def body_or_none(result: GraphResponse | ServiceError) -> t.Any:
     return result.body
 
 
+def _batch_entry(index: int, item: BatchItem) -> dict[str, t.Any]:
+    """One request of a ``$batch`` body; its id is the item's position."""
+    query = encode_query(item.params or {})
+    entry: dict[str, t.Any] = {"id": str(index), "method": item.method, "url": "/" + item.path.lstrip("/") + ("?" + query if query else "")}
+    if item.body is not None:
+        entry.update(body=item.body, headers={"Content-Type": "application/json"})
+    return entry
+
+
 class _ItemResponse:
     """A batched request's answer, shaped like a requests.Response for :func:`parse_error`."""
 
@@ -271,15 +280,7 @@ class GraphClient:
             waits: list[float] = []
             for start in range(0, len(pending), MAX_BATCH):
                 chunk = pending[start:start + MAX_BATCH]
-                requests = []
-                for index in chunk:
-                    item = items[index]
-                    query = encode_query(item.params or {})
-                    entry: dict[str, t.Any] = {"id": str(index), "method": item.method,
-                                               "url": "/" + item.path.lstrip("/") + ("?" + query if query else "")}
-                    if item.body is not None:
-                        entry.update(body=item.body, headers={"Content-Type": "application/json"})
-                    requests.append(entry)
+                requests = [_batch_entry(index, items[index]) for index in chunk]
                 idempotent = all(items[index].method == "GET" for index in chunk)
                 answers = self.request("POST", "$batch", body={"requests": requests}, idempotent=idempotent).body or {}
                 by_id = {str(answer.get("id")): answer for answer in answers.get("responses") or []}

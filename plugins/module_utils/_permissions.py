@@ -762,6 +762,8 @@ class Consent:
         return self.assignments.get((sp_id or "").lower(), {})
 
 
+# The Graph operation that reads each kind of consent (named in a 403 met while paging).
+CONSENT_READS = {"grants": "read_oauth2_permission_grants", "assignments": "read_app_role_assignments"}
 CONSENT_HINT = ("admin_consent needs DelegatedPermissionGrant.ReadWrite.All and AppRoleAssignment.ReadWrite.All "
                 "(and Application.Read.All) for the client.")
 
@@ -780,9 +782,9 @@ def read_client(
     items = [
         BatchItem("GET", client, {"$select": "id,appId"}, operation="read_service_principal"),
         BatchItem("GET", client + "/oauth2PermissionGrants", {"$select": ",".join(GRANT_SELECT)},
-                  operation="read_oauth2_permission_grants"),
+                  operation=CONSENT_READS["grants"]),
         BatchItem("GET", client + "/appRoleAssignments", {"$select": ",".join(ASSIGNMENT_SELECT)},
-                  operation="read_app_role_assignments"),
+                  operation=CONSENT_READS["assignments"]),
     ] + [BatchItem("GET", key_segment("servicePrincipals", "appId", a), {"$select": ",".join(SP_SELECT)},
                    operation="read_service_principal") for a in apis]
     sp, grants, assignments, *found = graph.batch(items)
@@ -800,17 +802,12 @@ def read_client(
                 raise result
             setattr(consent, kind + "_known", False)
             continue
-        items_found = graph.all_pages(body_or_none(result) or {}, operation=result_operation(kind))
+        items_found = graph.all_pages(body_or_none(result) or {}, operation=CONSENT_READS[kind])
         if kind == "grants":
             _add_grants(consent, client_sp_id, items_found)
         else:
             _add_assignments(consent, items_found)
     return client_sp_id, consent
-
-
-def result_operation(kind: str) -> str:
-    """The Graph operation that reads grants or assignments (for 403 messages while paging)."""
-    return "read_oauth2_permission_grants" if kind == "grants" else "read_app_role_assignments"
 
 
 def _add_grants(consent: Consent, client_sp_id: str, grants: t.Iterable[t.Mapping[str, t.Any]]) -> None:

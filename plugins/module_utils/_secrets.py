@@ -498,11 +498,16 @@ def check_dest_owner(stored: Stored | None, path: str, app: t.Mapping[str, t.Any
         )
 
 
+def credential_with_key(credentials: t.Iterable[t.Mapping[str, t.Any]], key_id: str) -> dict[str, t.Any] | None:
+    """The credential whose key id is ``key_id`` (lower case), or None."""
+    return next((dict(c) for c in credentials if str(c.get("keyId", "")).lower() == key_id), None)
+
+
 def held_secret(stored: Stored | None, managed: t.Sequence[t.Mapping[str, t.Any]]) -> tuple[dict[str, t.Any] | None, str]:
     """The managed secret whose value the file holds (its key id, and a value matching the hint), or why none."""
     if stored is None:
         return None, ""
-    credential = next((dict(c) for c in managed if str(c.get("keyId", "")).lower() == stored.key_id), None)
+    credential = credential_with_key(managed, stored.key_id)
     if credential is None:
         return None, "it holds key id %s, which is not a secret with this display name" % stored.key_id
     hint = credential.get("hint")
@@ -511,7 +516,7 @@ def held_secret(stored: Stored | None, managed: t.Sequence[t.Mapping[str, t.Any]
     return credential, ""
 
 
-def make_private_parents(path: str, created: list[str]) -> None:
+def make_private_parents(path: str, created: list[str] | None = None) -> None:
     """Create the missing parent directories of ``path`` (mode 0700), appending each to ``created``."""
     parent = os.path.dirname(path)
     missing = []
@@ -520,7 +525,8 @@ def make_private_parents(path: str, created: list[str]) -> None:
         parent = os.path.dirname(parent)
     for directory in reversed(missing):
         os.mkdir(directory, 0o700)
-        created.append(directory)
+        if created is not None:
+            created.append(directory)
         os.chmod(directory, 0o700)
 
 
@@ -532,18 +538,14 @@ class DestLock:
     Holding it, a run removes the temporary files (SecretFile) that killed runs left next to dest.
     """
 
-    def __init__(self, path: str, timeout: float | None = None, sleep: t.Callable[[float], None] = time.sleep,
-                 clock: t.Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, path: str) -> None:
         self.path = os.path.join(os.path.dirname(path), ".%s.lock" % os.path.basename(path))
         self.dest = path
-        self.timeout = LOCK_TIMEOUT if timeout is None else timeout
-        self.sleep = sleep
-        self.clock = clock
         self.fd: int | None = None
 
     def __enter__(self) -> DestLock:
         try:
-            make_private_parents(self.path, [])
+            make_private_parents(self.path)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
         except OSError as exc:
             raise ConfigurationError(
@@ -551,20 +553,20 @@ class DestLock:
                 % (self.dest, self.path, exc.strerror or exc),
                 option="dest",
             ) from None
-        deadline = self.clock() + self.timeout
+        deadline = time.monotonic() + LOCK_TIMEOUT
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError:
-                if self.clock() >= deadline:
+                if time.monotonic() >= deadline:
                     os.close(fd)
                     raise PartnerCenterCollectionError(
                         "Another run has been managing dest %s for more than %d seconds (it holds %s); nothing was changed."
-                        % (self.dest, self.timeout, self.path),
+                        % (self.dest, LOCK_TIMEOUT, self.path),
                         hint="Let the other run finish, then rerun.",
                     ) from None
-                self.sleep(0.2)
+                time.sleep(0.2)
         self.fd = fd
         self._remove_stale_temporaries()
         return self
@@ -683,24 +685,25 @@ def validate_params(p: t.Mapping[str, t.Any], now: float) -> tuple[Lifetime | No
     return lifetime, key_id, dest
 
 
+def _read_application(module: t.Any) -> dict[str, t.Any] | None:
+    """The target application with its secrets, or None."""
+    return find_target_application(module, select=APPLICATION_SELECT, display_name_option="app_display_name")
+
+
 def _find_application(module: t.Any, wait: bool) -> dict[str, t.Any] | None:
     """The target application; waits for it (it may have just been created) when ``wait``."""
-
-    def find() -> dict[str, t.Any] | None:
-        return find_target_application(module, select=APPLICATION_SELECT, display_name_option="app_display_name")
-
-    app = find()
+    app = _read_application(module)
     if app is not None or not wait:
         return app
     try:
-        return module.graph.wait_for(find, lambda found: found is not None, what="the application")
+        return module.graph.wait_for(lambda: _read_application(module), lambda found: found is not None, what="the application")
     except ConsistencyTimeout:
         return None
 
 
 def stored_but_not_visible(stored: Stored | None, managed: t.Sequence[t.Mapping[str, t.Any]], now: float) -> bool:
     """Whether dest holds a secret created moments ago that the application does not show (yet)."""
-    if stored is None or any(str(c.get("keyId", "")).lower() == stored.key_id for c in managed):
+    if stored is None or credential_with_key(managed, stored.key_id) is not None:
         return False
     started = parse_datetime(stored.data.get("start_date_time"))
     return started is not None and now - RECENT_DEST_SECONDS <= started <= now + 60
@@ -716,12 +719,11 @@ def _wait_for_secret(module: t.Any, app: dict[str, t.Any], key_id: str) -> dict[
     """
 
     def shows(found: dict[str, t.Any] | None) -> bool:
-        return found is not None and any(str(c.get("keyId", "")).lower() == key_id for c in found.get("passwordCredentials") or [])
+        return found is not None and credential_with_key(found.get("passwordCredentials") or [], key_id) is not None
 
     try:
-        return t.cast("dict[str, t.Any]", module.graph.wait_for(
-            lambda: find_target_application(module, select=APPLICATION_SELECT, display_name_option="app_display_name"),
-            shows, what="secret %s of the application" % key_id))
+        return t.cast("dict[str, t.Any]", module.graph.wait_for(lambda: _read_application(module), shows,
+                                                                what="secret %s of the application" % key_id))
     except ConsistencyTimeout:
         return app
 
@@ -995,11 +997,17 @@ def _create_and_store(
             "Microsoft Graph created secret %s but returned no value (secretText); it cannot be used." % created.get("keyId"),
             hint="Remove it with state=absent and its key_id, then rerun.",
         )
-    lost: list[str] = []
-    if target is None:
-        if failed_attempts:
-            lost = _remove_lost_attempts(module, app, created, start, end)
-        return created, secret_text, lost
+    if target is not None:
+        _store(module, target, app, created, display_name, secret_text)
+        secret_text = None
+    lost = _remove_lost_attempts(module, app, created, start, end) if failed_attempts else []
+    return created, secret_text, lost
+
+
+def _store(module: t.Any, target: SecretFile, app: t.Mapping[str, t.Any], created: t.Mapping[str, t.Any], display_name: str,
+           secret_text: str) -> None:
+    """Write the new secret to dest; when that fails, remove the secret again (its value would be lost)."""
+    dest = target.path
     data = {
         "tenant_id": _tenant_id(module),
         "cloud": module.cloud.name,
@@ -1021,9 +1029,6 @@ def _create_and_store(
         raise PartnerCenterCollectionError(
             "Could not write dest %s: %s.%s" % (dest, exc.strerror or exc, undone), hint="Check the path and rerun."
         ) from None
-    if failed_attempts:
-        lost = _remove_lost_attempts(module, app, created, start, end)
-    return created, None, lost
 
 
 def _add_password_retrying(

@@ -57,17 +57,21 @@ def test_check_mode_needs_only_read(runner):
         assert run.rc == 0, (module, run.stdout)
 
 
+def consent_as(runner, tenant, client, unique_name, permissions):
+    """As the automation client: create an application, then apply its permissions with admin consent."""
+    return runner.run(runner.play([task("pc_aad_app", unique_name=unique_name, display_name=f"Least privilege {unique_name}"),
+                                   task("pc_aad_permissions", unique_name=unique_name, permissions=permissions, admin_consent=True)],
+                                  as_client(runner, tenant, client)))
+
+
 def test_permissions_and_consent_with_the_documented_set(runner):
     tenant = runner.emulator.tenant("usgov")
     runner.emulator.graph(tenant).post("/servicePrincipals", json={"appId": PARTNER_CENTER_APP_ID})
     client = automation_client(runner, tenant, ["Application.ReadWrite.OwnedBy", "Application.Read.All",
                                                 "AppRoleAssignment.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All"])
-    auth = as_client(runner, tenant, client)
     permissions = [{"api": "Microsoft Graph", "application": ["Directory.Read.All"], "delegated": ["User.Read"]},
                    {"api": "Microsoft Partner Center", "delegated": ["user_impersonation"]}]
-    run = runner.run(runner.play([task("pc_aad_app", unique_name="lp", display_name="Least privilege"),
-                                  task("pc_aad_permissions", unique_name="lp", permissions=permissions, admin_consent=True)],
-                                 auth))
+    run = consent_as(runner, tenant, client, "lp", permissions)
     assert run.rc == 0, run.stdout
     assert all(p["consented"] for p in run.last.result["permissions"])
 
@@ -76,10 +80,7 @@ def test_consent_without_app_role_assignment_permission_names_it(runner):
     tenant = runner.emulator.tenant("public")
     client = automation_client(runner, tenant, ["Application.ReadWrite.OwnedBy", "Application.Read.All",
                                                 "DelegatedPermissionGrant.ReadWrite.All"])
-    permissions = [{"api": "Microsoft Graph", "application": ["Directory.Read.All"]}]
-    run = runner.run(runner.play([task("pc_aad_app", unique_name="lp2", display_name="Least privilege 2"),
-                                  task("pc_aad_permissions", unique_name="lp2", permissions=permissions, admin_consent=True)],
-                                 as_client(runner, tenant, client)))
+    run = consent_as(runner, tenant, client, "lp2", [{"api": "Microsoft Graph", "application": ["Directory.Read.All"]}])
     assert run.rc != 0 and "AppRoleAssignment.ReadWrite.All" in run.last.msg
 
 
@@ -87,10 +88,7 @@ def test_missing_partner_center_service_principal_needs_read_write_all(runner):
     tenant = runner.emulator.tenant("public")
     client = automation_client(runner, tenant, ["Application.ReadWrite.OwnedBy", "Application.Read.All",
                                                 "DelegatedPermissionGrant.ReadWrite.All"])
-    permissions = [{"api": "Microsoft Partner Center", "delegated": ["user_impersonation"]}]
-    run = runner.run(runner.play([task("pc_aad_app", unique_name="lp3", display_name="Least privilege 3"),
-                                  task("pc_aad_permissions", unique_name="lp3", permissions=permissions, admin_consent=True)],
-                                 as_client(runner, tenant, client)))
+    run = consent_as(runner, tenant, client, "lp3", [{"api": "Microsoft Partner Center", "delegated": ["user_impersonation"]}])
     assert run.rc != 0 and "Application.ReadWrite.All" in run.last.msg
 
 

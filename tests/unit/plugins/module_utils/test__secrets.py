@@ -868,13 +868,14 @@ def test_unreadable_policy_warns_once_and_policy_errors_from_graph_are_explained
     assert service.app["passwordCredentials"] == []
 
 
-@pytest.mark.parametrize(
-    "failure",
-    [
-        graph_error(500, "InternalServerError", "boom"),
-        TransportError(service="graph", method="POST", url=BASE, reason="connection reset"),
-    ],
-)
+# addPassword answers that leave unknown whether the secret was created.
+AMBIGUOUS_FAILURES = [
+    graph_error(500, "InternalServerError", "boom"),
+    TransportError(service="graph", method="POST", url=BASE, reason="connection reset"),
+]
+
+
+@pytest.mark.parametrize("failure", AMBIGUOUS_FAILURES)
 def test_an_ambiguous_add_password_failure_is_retried(tmp_path, failure):
     service = FakeGraph()
     service.add_failure = failure
@@ -911,13 +912,7 @@ def test_a_secret_created_by_an_attempt_whose_answer_was_lost_is_removed_after_t
     assert "failed addPassword attempts" in result["msg"]
 
 
-@pytest.mark.parametrize(
-    "failure",
-    [
-        graph_error(500, "InternalServerError", "boom"),
-        TransportError(service="graph", method="POST", url=BASE, reason="connection reset"),
-    ],
-)
+@pytest.mark.parametrize("failure", AMBIGUOUS_FAILURES)
 def test_ambiguous_add_password_failures_until_the_budget_ends_say_the_secret_may_exist(tmp_path, failure):
     service = FakeGraph()
     service.add_failure, service.add_failure_sticky = failure, True
