@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from ._clouds import CLOUDS, Cloud, host_of
 from ._errors import AuthenticationError, ConfigurationError, PartnerCenterCollectionError, first_line
 from ._http import HttpClient, MsalHttpClient
-from ._ids import AAD_GRAPH_APP_ID, GRAPH_APP_ID, GUID_PATTERN, PARTNER_CENTER_APP_ID
+from ._ids import AAD_GRAPH_APP_ID, GRAPH_APP_ID, PARTNER_CENTER_APP_ID, is_guid
 from ._version import COLLECTION_NAME, COLLECTION_VERSION
 
 try:
@@ -77,7 +77,7 @@ ENV_VARS = {
     "client_certificate_password": "AZURE_CLIENT_CERTIFICATE_PASSWORD",
     "federated_token_file": "AZURE_FEDERATED_TOKEN_FILE",
 }
-_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,252}$")
+_TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,252}")  # used with fullmatch: "$" would let a newline through
 TOKEN_REFRESH_MARGIN = 300  # seconds; msal itself refreshes tokens expiring within 5 minutes
 
 
@@ -142,13 +142,13 @@ def select_auth_method(creds: Credentials) -> tuple[str, list[str]]:
             if not getattr(creds, option):
                 raise ConfigurationError("auth_method=%s needs %s." % (method, _option_name(option)), option=option)
         validate_tenant_id(creds.tenant_id or "")
-        if not GUID_PATTERN.match(creds.client_id or ""):
+        if not is_guid(creds.client_id):
             raise ConfigurationError(
                 "client_id must be the application (client) ID, a GUID; got %r." % creds.client_id, option="client_id"
             )
     if method == "managed_identity":
         ident = creds.managed_identity or ""
-        if ident.lower() != "system" and not GUID_PATTERN.match(ident) and not ident.startswith("/subscriptions/"):
+        if ident.lower() != "system" and not is_guid(ident) and not (ident.startswith("/subscriptions/") and ident.isprintable()):
             raise ConfigurationError(
                 "managed_identity must be 'system', the client ID (GUID) of a user-assigned identity, or its "
                 "Azure resource ID; got %r." % ident,
@@ -164,7 +164,7 @@ def validate_tenant_id(tenant_id: str) -> str:
             "tenant_id must name one tenant (GUID or domain); %r is not allowed for app-only tokens." % tenant_id,
             option="tenant_id",
         )
-    if not (GUID_PATTERN.match(tenant_id) or _TENANT.match(tenant_id)) or ".." in tenant_id:
+    if not (is_guid(tenant_id) or _TENANT.fullmatch(tenant_id)) or ".." in tenant_id:
         raise ConfigurationError(
             "tenant_id must be a tenant GUID or domain (e.g. contoso.onmicrosoft.com); got %r." % tenant_id,
             option="tenant_id",

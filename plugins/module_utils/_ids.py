@@ -15,12 +15,15 @@ GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 AAD_GRAPH_APP_ID = "00000002-0000-0000-c000-000000000000"
 PARTNER_CENTER_APP_ID = "fa3d9a0c-3fb0-42cc-9193-47c7ecd2edbd"
 
-GUID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Not anchored on purpose: use it with ``fullmatch`` only (through is_guid/require_guid). A ``^...$``
+# pattern with ``match`` also accepts a trailing newline ("$" matches before it), which then reached
+# Graph as ``%0A`` in a key segment.
+GUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def is_guid(value: object) -> bool:
-    """Whether ``value`` is a GUID in its usual 8-4-4-4-12 form."""
-    return isinstance(value, str) and bool(GUID_PATTERN.match(value))
+    """Whether ``value`` is exactly a GUID in its usual 8-4-4-4-12 form (nothing before or after)."""
+    return isinstance(value, str) and GUID_PATTERN.fullmatch(value) is not None
 
 
 def require_guid(value: object, option: str) -> str:

@@ -165,7 +165,7 @@ AAD_GRAPH_EQUIVALENTS = frozenset(
 AAD_GRAPH_MIGRATION_URL = "https://learn.microsoft.com/graph/migrate-azure-ad-graph-permissions-differences"
 
 _ARTICLES = frozenset(("a", "an", "the"))
-_LOOKS_LIKE_GUID = re.compile(r"^[{(]?[0-9A-Fa-f]{4,}(?:-[0-9A-Fa-f]*){2,}[})]?$")
+_LOOKS_LIKE_GUID = re.compile(r"[{(]?[0-9A-Fa-f]{4,}(?:-[0-9A-Fa-f]*){2,}[})]?")  # fullmatch, as _ids.is_guid
 
 
 # -------------------------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ def _alias_key(text: str) -> str:
 
 def looks_like_guid(text: str) -> bool:
     """Whether ``text`` is meant as a GUID (possibly malformed), rather than a name."""
-    return is_guid(text) or bool(_LOOKS_LIKE_GUID.match(text))
+    return is_guid(text) or _LOOKS_LIKE_GUID.fullmatch(text) is not None
 
 
 def canonical_type(value: t.Any) -> str:
