@@ -428,3 +428,55 @@ def test_batch_with_a_write_is_not_resent_on_a_transient_error(fake_clock):
     [result] = graph(session, fake_clock).batch([_graph.BatchItem("PATCH", "applications/1", body={"notes": "n"})])
     assert isinstance(result, ServiceError) and result.status == 502 and len(session.sent) == 1
     assert session.sent[0].json["requests"][0]["body"] == {"notes": "n"}
+
+
+# -------------------------------------------------------------------------------------------------
+# Date-times: RFC 3339 / ISO 8601 extended forms only (issue 14)
+# -------------------------------------------------------------------------------------------------
+
+EPOCH_2027 = 1813017600.0  # 2027-06-15T00:00:00Z
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("2027-06-15", EPOCH_2027),
+    ("2027-06-15T00:00:00Z", EPOCH_2027),
+    ("2027-06-15t00:00:00z", EPOCH_2027),  # RFC 3339 5.6: "T" and "Z" may be lower case
+    ("2027-06-15 00:00:00Z", EPOCH_2027),  # RFC 3339 5.6 note: a space instead of "T"
+    ("2027-06-15T00:00Z", EPOCH_2027),  # ISO 8601 without seconds
+    ("2027-06-15T02:00:00+02:00", EPOCH_2027),
+    ("2027-06-14T23:00:00-01:00", EPOCH_2027),
+    ("2027-06-15T23:59:00+23:59", EPOCH_2027),
+    ("2027-06-15T02:00:00+0200", EPOCH_2027),  # ISO 8601 basic offset
+    ("2027-06-15T00:00:00.5Z", EPOCH_2027 + 0.5),
+    ("2016-12-31T23:59:60Z", 1483228800.0),  # RFC 3339 5.7: a leap second
+    ("  2027-06-15T00:00:00Z\n", EPOCH_2027),  # surrounding whitespace of a YAML value
+])
+def test_parse_datetime_accepts_rfc3339_and_iso_forms(value, expected):
+    assert _graph.parse_datetime(value) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("value", [
+    "2027-06-15T00:00:00+25:00",  # offset hours 00-23 (RFC 3339 5.6 time-numoffset = time-hour ":" time-minute)
+    "2027-06-15T00:00:00+24:00",
+    "2027-06-15T00:00:00-99:00",
+    "2027-06-15T00:00:00+01:60",  # offset minutes 00-59
+    "2027-06-15T00:00:00+0160",
+    "2027-06-15T24:00:00Z",
+    "2027-06-15T12:60:00Z",
+    "2027-06-15T12:00:61Z",
+    "2027-06-15T12:00:60Z",  # 60 only at the end of a day (a leap second)
+    "2027-13-01",
+    "2027-02-30",
+    "2027-06-15T00:00:00 Z",  # no space before the offset
+    "2027-06-15T00:00:00 +01:00",
+    "2027-06-15Z",  # a zone needs a time
+    "2027-06-15+01:00",
+    "2027-06-15T00:00:00+01",
+    "2027-06-15T0:00:00Z",
+    "2027-06-15T00:00:00.Z",
+    "\u0662\u0660\u0662\u0667-06-15",  # non-ASCII digits (\d matches them, int() reads them)
+    "2027-06-15T00:00:00Z\nx",
+    "20270615",
+])
+def test_parse_datetime_refuses_what_rfc3339_and_iso_do_not_allow(value):
+    assert _graph.parse_datetime(value) is None
