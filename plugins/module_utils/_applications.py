@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
+from ._auth import decode_jwt_claims
 from ._errors import ConfigurationError, ConflictError, ForbiddenError, NotFoundError, ServiceError, TransportError
 from ._graph import GraphClient, key_segment, odata_string
 from ._ids import require_guid
@@ -533,6 +534,34 @@ def _join(*parts: str | None) -> str:
     return " ".join(p for p in parts if p)
 
 
+def tenant_label(module: PartnerCenterModule) -> str:
+    """``tenant <tenant_id>`` as given, with the GUID of the Graph token's ``tid`` when it differs (a domain)."""
+    given = module.params.get("tenant_id")
+    tid = None
+    try:  # the token is already held (memo): no request
+        graph = module.graph
+        tid = (decode_jwt_claims(graph.token_provider(graph.resource)) or {}).get("tid")
+    except Exception:  # noqa: BLE001 - only for a message; never fail because of it
+        tid = None
+    if given and tid and str(tid).lower() != str(given).lower():
+        return "tenant %s (%s)" % (given, tid)
+    return "tenant %s" % (given or tid or "of the credentials")
+
+
+def _missing_id_error(module: PartnerCenterModule) -> ConfigurationError:
+    """An app_id/object_id that designates nothing: never fall back to creating an app (a typo, another tenant)."""
+    p = module.params
+    option = "object_id" if p.get("object_id") else "app_id"
+    cloud = module.cloud
+    return ConfigurationError(
+        "No application has %s %s in %s of cloud %s (%s); nothing was created or changed."
+        % (option, p[option], tenant_label(module), cloud.name, cloud.display_name),
+        option=option,
+        hint="Check the id, the tenant and the cloud. %s designates an existing application only: to create one, give "
+        "unique_name (race-free) or display_name without %s." % (option, option),
+    )
+
+
 def run_pc_aad_app(module: PartnerCenterModule) -> dict[str, t.Any]:
     """The pc_aad_app module: returns the result mapping (changed, app_id, object_id, ...)."""
     p = module.params
@@ -546,6 +575,9 @@ def run_pc_aad_app(module: PartnerCenterModule) -> dict[str, t.Any]:
         unique_name=p.get("unique_name"),
         display_name=p.get("display_name") if display_name_is_key else None,
     )
+
+    if app is None and p["state"] == "present" and (p.get("object_id") or p.get("app_id")):
+        raise _missing_id_error(module)
 
     if p["state"] == "absent":
         if app is None:

@@ -34,10 +34,14 @@ options:
   object_id:
     description:
       - Object ID of the application (its C(id)).
+      - It designates an existing application only. With O(state=present), an object ID that is not found is an error
+        (nothing is created); with O(state=absent) it is V(ok).
     type: str
   app_id:
     description:
       - Application (client) ID of the application.
+      - It designates an existing application only. With O(state=present), an application ID that is not found is an error
+        that names the tenant and cloud (nothing is created); with O(state=absent) it is V(ok).
     type: str
   unique_name:
     description:

@@ -231,3 +231,31 @@ def test_docs_render_with_ansible_doc():
                                env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH)}, check=False)
     assert completed.returncode == 0, completed.stderr
     assert "unique_name" in completed.stdout and "client_secret" in completed.stdout
+
+
+MISSING_ID = "0badc0de-0000-4000-8000-000000000000"
+
+
+@pytest.mark.parametrize("option", ["app_id", "object_id"])
+def test_an_id_that_is_not_found_is_an_error_and_creates_nothing(runner, option):
+    """A typo in an id, or an id from another tenant, must not create an app under display_name (issue 14)."""
+    tenant = runner.emulator.tenant("usgov")
+    task = app_task(display_name="Typo app", web={"redirect_uris": ["https://typo.contoso.example/cb"]}, **{option: MISSING_ID})
+    for dummy in range(2):  # it used to create one more application on every run
+        run = runner.run(runner.play([task], runner.auth(tenant)))
+        assert run.rc != 0 and run.last.failed, run.stdout
+        assert run.graph_writes() == []
+        message = run.last.msg
+        assert MISSING_ID in message and option in message
+        assert tenant["tenant_id"] in message and "usgov" in message
+        assert "unique_name" in message and "display_name" in message
+        assert "Traceback" not in run.stdout + run.stderr
+    assert graph_apps(runner, tenant, displayName="Typo app") == []
+
+
+@pytest.mark.parametrize("option", ["app_id", "object_id"])
+def test_an_id_that_is_not_found_is_ok_when_absent(runner, option):
+    tenant = runner.emulator.tenant("public")
+    run = runner.run(runner.play([app_task(state="absent", display_name="Typo app", **{option: MISSING_ID})], runner.auth(tenant)))
+    assert run.rc == 0 and not run.last.changed, run.stdout
+    assert run.graph_writes() == []
