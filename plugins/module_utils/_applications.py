@@ -24,7 +24,15 @@ from urllib.parse import urlsplit
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
 from ._auth import decode_jwt_claims
-from ._errors import ConfigurationError, ConflictError, ForbiddenError, NotFoundError, ServiceError, TransportError
+from ._errors import (
+    ConfigurationError,
+    ConflictError,
+    ConsistencyTimeout,
+    ForbiddenError,
+    NotFoundError,
+    ServiceError,
+    TransportError,
+)
 from ._graph import GraphClient, key_segment, odata_string
 from ._ids import require_guid
 
@@ -520,14 +528,49 @@ def _create(module: PartnerCenterModule, desired: dict[str, t.Any]) -> tuple[dic
     try:
         response = graph.post("applications", desired, operation="create_application")
     except (TransportError, ServiceError) as exc:
-        if isinstance(exc, TransportError) or exc.status >= 500:
-            exc.hint = _join(
-                exc.hint,
-                "The application may have been created anyway: the create was not retried, to avoid a duplicate. "
-                "Rerun the task (it looks the application up first), or set unique_name for race-free creation.",
-            )
-        raise
+        if isinstance(exc, ServiceError) and exc.status < 500:
+            raise
+        return _recover_lost_create(module, desired, exc), False
     return response.body or {}, True
+
+
+def _recover_lost_create(module: PartnerCenterModule, desired: dict[str, t.Any], exc: TransportError | ServiceError) -> dict[str, t.Any]:
+    """After an ambiguous create (answer lost, or 5xx after sending): find the application before any new create.
+
+    The create may have taken effect while its answer was lost, and a new application can stay invisible
+    to reads for a while (https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/).
+    A rerun that looked up at once would miss it and create a second one, so the lookup is repeated here
+    for up to ``consistency_timeout``; the application found is adopted and brought to the desired state.
+    Waiting only here (not on every first lookup) keeps ordinary creations fast; a run that is killed
+    during this wait leaves the race that only unique_name closes.
+    """
+    graph = module.graph
+    name = desired["displayName"]
+    reason = getattr(exc, "reason", None) or "HTTP %s" % getattr(exc, "status", "?")
+    try:
+        app = graph.wait_for(
+            lambda: find_application(graph, display_name=name),
+            lambda found: found is not None,
+            what="the application %r whose create answer was lost" % name,
+        )
+    except ConsistencyTimeout:
+        exc.hint = _join(
+            exc.hint,
+            "The create was not retried, to avoid a duplicate, and no application named %r became visible within %s "
+            "seconds (consistency_timeout), so it was probably not created: a rerun creates it. Set unique_name for "
+            "race-free creation." % (name, graph.consistency_timeout),
+        )
+        raise exc from None
+    app = dict(app or {})
+    patch = compute_patch(app, desired)
+    if patch:
+        graph.patch("applications/%s" % app["id"], patch, operation="update_application")
+    module.module.warn(
+        "The response to the create of application %r was lost (%s); the application %s appeared in the directory "
+        "afterwards and was used instead of creating another one (it is the one this run created, or one created "
+        "concurrently with the same display name). Set unique_name for race-free creation." % (name, reason, describe(app))
+    )
+    return _merge(app, patch)
 
 
 def _join(*parts: str | None) -> str:

@@ -16,6 +16,12 @@ description:
   - The application is identified by O(object_id), O(app_id), O(unique_name) or, when none of them is given, by its exact
     O(display_name). More than one application with that display name is an error that lists them.
   - With O(unique_name), creation uses Microsoft Graph's upsert, so concurrent runs create exactly one application.
+    This is the race-free way to create applications, and the one the examples and the roles use.
+  - Without O(unique_name), the application is looked up by O(display_name) and created when none is found. When the answer
+    to that create is lost (dropped connection, server error after sending), the module looks the application up again
+    for up to O(consistency_timeout) seconds before it would create another, and uses the one that appears (with a warning).
+    Two runs started at the same moment, or a rerun after a run killed during that wait, can still create two applications
+    with the same display name; only O(unique_name) prevents that.
   - By default the application's service principal (enterprise application) is created too, as the portal does.
   - Redirect URIs are validated before any request, following Entra ID's rules.
 author:
@@ -47,6 +53,7 @@ options:
     description:
       - Unique name of the application, an alternate key set once at creation and never changed.
       - When given and the application does not exist, it is created with this unique name, race-free.
+      - Recommended for every application this module creates; see the description.
     type: str
   display_name:
     description:
@@ -156,6 +163,7 @@ EXAMPLES = r"""
       cloud: "{{ cloud }}"
       tenant_id: "{{ tenant_id }}"
   partnercenter.national_cloud.pc_aad_app:
+    unique_name: partner-center-native
     display_name: Partner Center native app
     public_client_redirect_uris:
       - https://login.microsoftonline.com/common/oauth2/nativeclient

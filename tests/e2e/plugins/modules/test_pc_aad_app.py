@@ -259,3 +259,34 @@ def test_an_id_that_is_not_found_is_ok_when_absent(runner, option):
     run = runner.run(runner.play([app_task(state="absent", display_name="Typo app", **{option: MISSING_ID})], runner.auth(tenant)))
     assert run.rc == 0 and not run.last.changed, run.stdout
     assert run.graph_writes() == []
+
+
+def wait_for_visible_apps(runner: Runner, tenant: dict, seconds: float = 12, **filters: str) -> list[dict]:
+    """The applications matching filters once every object created under replication lag is visible."""
+    time.sleep(seconds)
+    return graph_apps(runner, tenant, **filters)
+
+
+def test_a_lost_create_response_under_replication_lag_leaves_one_app_after_a_rerun(runner):
+    """Without unique_name: the create took effect but its answer was lost, and the new app stays invisible for 5-8 s.
+    The run must find it (not report "may have been created"), and an immediate rerun must not create a second one."""
+    tenant = runner.emulator.tenant("public")
+    runner.emulator.set_faults(seed=14, services=["graph"], match=r"^POST [^ ]*/applications$", max_faults_per_request=1,
+                               drop_probability=1.0, drop_after_processing=1.0,
+                               replication_lag_min_seconds=5, replication_lag_max_seconds=8)
+    task = app_task(display_name="Lost response app", notes="kept", web={"redirect_uris": ["https://lost.contoso.example/cb"]})
+    first = runner.run(runner.play([task], runner.auth(tenant)))
+    assert [r["fault"] for r in first.requests if r["method"] == "POST" and r["path"].endswith("/applications")][:1] == ["drop_after"]
+    rerun = runner.run(runner.play([task], runner.auth(tenant)))
+    runner.emulator.set_faults()
+    apps = wait_for_visible_apps(runner, tenant, displayName="Lost response app")
+    assert len(apps) == 1, [a["appId"] for a in apps]
+    assert first.rc == 0 and first.last.changed, first.stdout
+    assert rerun.rc == 0 and not rerun.last.changed, rerun.stdout
+    # The service principal created by the first run may still be invisible: the rerun's POST of it gets 409 (it exists).
+    assert [(w["method"], w["path"].rsplit("/", 1)[-1], w["status"]) for w in rerun.graph_writes()] in (
+        [], [("POST", "servicePrincipals", 409)])
+    assert first.last.result["app_id"] == apps[0]["appId"] == rerun.last.result["app_id"]
+    assert apps[0]["notes"] == "kept" and apps[0]["web"]["redirectUris"] == ["https://lost.contoso.example/cb"]
+    assert runner.emulator.graph(tenant).get(f"/servicePrincipals(appId='{apps[0]['appId']}')").status_code == 200
+    assert any("response" in w and "lost" in w for w in first.last.result.get("warnings", [])), first.last.result

@@ -436,6 +436,8 @@ class FakeModule:
         self.params = defaults
         self.check_mode = check_mode
         self.diff = None
+        self.warnings: list[str] = []
+        self.module = type("AnsibleModuleDouble", (), {"warn": staticmethod(self.warnings.append)})()
 
     def validate(self):
         pass
@@ -615,7 +617,35 @@ def test_post_create_5xx_is_not_retried_and_explains():
     with pytest.raises(ServiceError) as err:
         run(failing, display_name="X")
     assert service.writes == [("POST", "applications")]
-    assert "may have been created anyway" in err.value.to_message()
+    # It looked the application up for consistency_timeout before saying what is true.
+    assert [entry for entry in service.log if entry == ("GET", "applications")][1:]
+    assert "probably not created" in err.value.to_message() and "consistency_timeout" in err.value.to_message()
+
+
+def test_post_create_5xx_after_the_create_took_effect_adopts_the_app_once_visible():
+    """The create took effect, its answer was a 502, and the new app stays invisible to the first lookups (issue 14)."""
+    service = FakeGraph()
+    hidden: dict = {}
+
+    def lagging(sent):
+        if sent.method == "POST" and sent.url.endswith("/applications"):
+            service(sent)
+            hidden.update(service.apps)
+            service.apps.clear()
+            return FakeResponse(502, {"error": {"code": "BadGateway", "message": "lost"}})
+        if sent.method == "GET" and "displayName" in sent.url and hidden:
+            lookups.append(sent.url)
+            if len(lookups) == 3:  # replicated
+                service.apps.update(hidden)
+        return service(sent)
+
+    lookups: list = []
+    result, module = run(lagging, display_name="X", notes="n")
+    assert len(service.apps) == 1 and [w for w in service.writes if w == ("POST", "applications")] == [("POST", "applications")]
+    [app] = service.apps.values()
+    assert result["changed"] is True and result["app_id"] == app["appId"] and app["notes"] == "n"
+    assert len(service.sps) == 1
+    assert any("lost" in w and app["appId"] in w for w in module.warnings)
 
 
 def test_invalid_redirect_uri_fails_before_any_request():
