@@ -110,8 +110,13 @@ options:
         client needs no request to the identity platform.
       - V(true) uses C($XDG_CACHE_HOME/partnercenter.national_cloud) (default C(~/.cache/partnercenter.national_cloud)),
         V(false) keeps them in memory for the task only, any other value is the path of a directory to use.
-      - The directory is created with mode 0700 and files with mode 0600; a directory writable by other users is refused.
-        Entries are separate per cloud, authority host, tenant, client and credential; file names contain no secret.
+      - The directory is created with mode 0700 and files with mode 0600. The cache is used only when the directory belongs to
+        the user running the module and neither group nor others can write it, and each file in it belongs to that user with
+        mode 0600. Otherwise, or when the cache cannot be read or written, the task fails when the directory was given here,
+        and warns and keeps tokens in memory only when it is the default one.
+      - A cached access token is used only when its tenant (C(tid)), audience (C(aud)) and client (C(appid)/C(azp)) are those of
+        the task; any other is discarded, with a warning, and a new one is requested.
+      - Entries are separate per cloud, authority host, tenant, client and credential; file names contain no secret.
     type: raw
     default: true
   request_timeout:

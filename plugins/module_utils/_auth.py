@@ -18,7 +18,10 @@ authority host, tenant, client, credential fingerprint):
 The fingerprint is an HMAC-SHA256 of the secret / certificate thumbprint / token-file path with a
 random per-directory salt, so a different (or wrong) secret never reuses a token obtained with
 another one, and no secret appears in file names or contents (except msal's own token entries).
-An ``fcntl`` lock around load -> acquire -> save keeps parallel Ansible forks safe.
+An ``flock`` around load -> acquire -> save keeps parallel Ansible forks safe. Folders, reads, writes
+and locks go through ``_private_files`` (the rules every file holding a secret or token follows).
+A cached access token is used only when its claims name the tenant, resource and client asked for
+(``tid``, ``aud``, ``appid``/``azp``); any other is discarded and a fresh one requested.
 """
 
 from __future__ import annotations
@@ -31,17 +34,16 @@ import hmac
 import json
 import os
 import re
-import stat
 import time
 import traceback
 import typing as t
-import uuid
 from dataclasses import dataclass, field
 
 from ._clouds import CLOUDS, Cloud, host_of
 from ._errors import AuthenticationError, ConfigurationError, PartnerCenterCollectionError, first_line
 from ._http import HttpClient, MsalHttpClient
 from ._ids import AAD_GRAPH_APP_ID, GRAPH_APP_ID, PARTNER_CENTER_APP_ID, is_guid
+from ._private_files import ensure_private_folder, file_lock, read_private_file, temporary_name, write_private_file
 from ._version import COLLECTION_NAME, COLLECTION_VERSION
 
 try:
@@ -52,11 +54,6 @@ except ImportError:
 else:
     HAS_MSAL = True
     MSAL_IMPORT_ERROR = None
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not on POSIX
-    fcntl = None  # type: ignore[assignment]
 
 AUTH_METHODS = ("auto", "access_token", "client_certificate", "client_secret", "workload_identity", "managed_identity")
 
@@ -347,53 +344,6 @@ def default_cache_dir() -> str:
     return os.path.join(base, COLLECTION_NAME)
 
 
-def _write_private(path: str, content: bytes) -> None:
-    """Atomically replace ``path`` with ``content`` through a 0600 temporary file in the same directory."""
-    tmp = "%s.%s.tmp" % (path, uuid.uuid4().hex)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _read(path: str) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read()
-
-
-def ensure_private_dir(path: str) -> str:
-    """Create ``path`` (0700) if missing; refuse one that other users can write to."""
-    path = os.path.abspath(os.path.expanduser(path))
-    if not os.path.isdir(path):
-        try:
-            os.makedirs(path, mode=0o700, exist_ok=True)
-            os.chmod(path, 0o700)
-        except OSError as exc:
-            raise ConfigurationError(
-                "Cannot create the token cache directory %s: %s." % (path, exc.strerror), option="token_cache"
-            ) from None
-    info = os.stat(path)
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise ConfigurationError(
-            "The token cache directory %s is writable by other users; use a private directory (mode 0700)." % path,
-            option="token_cache",
-        )
-    return path
-
-
 class _CachedResponse:
     """A discovery response read back from the persisted http cache (what msal's cache returns)."""
 
@@ -458,73 +408,131 @@ class TokenCacheStore:
 
     ``http_key`` names the http cache (OIDC discovery) separately: discovery belongs to the authority
     (cloud, host, tenant), so every client of a tenant shares it and only the first one asks.
+
+    The files are trusted only in a folder that the running user owns and that group and others cannot
+    write, and only when each file belongs to the running user with mode 0600 (another local user who
+    could plant a file could make a task send its writes into another tenant). Otherwise, and on any
+    OSError, the cache is not used: with ``strict`` (a location the user chose) that is an error,
+    otherwise a warning and the task continues with an in-memory cache.
     """
 
+    WHAT = "the token cache"
+
     def __init__(self, directory: str | None, key: t.Sequence[str], lock_timeout: float = 300.0,
-                 http_key: t.Sequence[str] | None = None) -> None:
-        self.directory = ensure_private_dir(directory) if directory else None
+                 http_key: t.Sequence[str] | None = None, *, strict: bool = False,
+                 warnings: list[str] | None = None) -> None:
+        self.strict = strict
+        self.warnings = warnings if warnings is not None else []
         self.lock_timeout = lock_timeout
         self.token_cache = msal.SerializableTokenCache() if HAS_MSAL else None
         self.http_cache: dict[str, t.Any] = {}
         self._http_snapshot = b""
         self.base = hashlib.sha256(json.dumps(list(key)).encode("utf-8")).hexdigest()[:40]
+        self.directory = directory
         if self.directory:
             self.token_path = os.path.join(self.directory, self.base + ".tokens.json")
             http_base = hashlib.sha256(json.dumps(list(http_key)).encode("utf-8")).hexdigest()[:40] if http_key else self.base
             self.http_path = os.path.join(self.directory, http_base + ".http.json")
             self.lock_path = os.path.join(self.directory, self.base + ".lock")
 
+    @classmethod
+    def open_folder(cls, path: str, *, strict: bool, warnings: list[str]) -> str | None:
+        """The private cache folder (created 0700 when missing), or None when it cannot be used (warned)."""
+        path = os.path.abspath(os.path.expanduser(path))
+        try:
+            ensure_private_folder(path, option="token_cache", what=cls.WHAT)
+        except ConfigurationError as exc:
+            return cls._unusable(exc.message, strict=strict, warnings=warnings)
+        except OSError as exc:
+            return cls._unusable("Cannot use %s in %s: %s." % (cls.WHAT, path, exc.strerror or exc), strict=strict, warnings=warnings)
+        return path
+
     @staticmethod
-    def salt(directory: str) -> bytes:
-        """The directory's random salt for credential fingerprints (created once, 0600)."""
+    def _unusable(reason: str, *, strict: bool, warnings: list[str]) -> None:
+        if strict:
+            raise ConfigurationError(
+                reason, option="token_cache",
+                hint="Fix the folder, choose another token_cache, or set token_cache: false (no cache between tasks).")
+        warning = "%s The token cache is not used for this task (tokens are kept in memory only)." % reason.rstrip()
+        if warning not in warnings:
+            warnings.append(warning)
+        return None
+
+    def disable(self, reason: str) -> None:
+        """Stop using the files: raise with ``strict``, else warn and keep the in-memory caches."""
+        self._unusable(reason, strict=self.strict, warnings=self.warnings)
+        self.directory = None
+
+    def _read(self, path: str, what: str) -> bytes | None:
+        """A cache file of the running user with mode 0600 (None when absent); anything else disables the cache."""
+        try:
+            content, loose = read_private_file(path, option="token_cache", what=what, require_private=True)
+        except ConfigurationError as exc:
+            self.disable(exc.message)
+            return None
+        except OSError as exc:
+            self.disable("Cannot read %s %s: %s." % (what, path, exc.strerror or exc))
+            return None
+        if loose:
+            self.disable("%s; it was not used." % loose[0])
+            return None
+        return content
+
+    def _write(self, path: str, content: bytes) -> None:
+        try:
+            write_private_file(path, content)
+        except OSError as exc:
+            self.disable("Cannot write %s in %s: %s." % (self.WHAT, os.path.dirname(path), exc.strerror or exc))
+
+    @classmethod
+    def salt(cls, directory: str, *, strict: bool = False, warnings: list[str] | None = None) -> bytes | None:
+        """The folder's random salt for credential fingerprints (created once, 0600), or None when unusable."""
+        probe = cls(directory, ["salt"], strict=strict, warnings=warnings)
         path = os.path.join(directory, "salt")
-        existing = _read(path)
+        existing = probe._read(path, "token cache file")
+        if probe.directory is None:
+            return None
         if existing and len(existing) >= 32:
             return existing
-        tmp = "%s.%s.tmp" % (path, uuid.uuid4().hex)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(os.urandom(32))
+        tmp = temporary_name(path)
         try:
-            os.link(tmp, path)  # atomic create-if-absent: a concurrent creator keeps its salt
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
-        return _read(path) or b""
+            write_private_file(tmp, os.urandom(32))
+            try:
+                os.link(tmp, path)  # atomic create-if-absent: a concurrent creator keeps its salt
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
+        except OSError as exc:
+            probe.disable("Cannot write %s in %s: %s." % (cls.WHAT, directory, exc.strerror or exc))
+            return None
+        content = probe._read(path, "token cache file")
+        return content if probe.directory and content and len(content) >= 32 else None
 
     @contextlib.contextmanager
-    def locked(self, sleep: t.Callable[[float], None] = time.sleep) -> t.Iterator[None]:
+    def locked(self) -> t.Iterator[None]:
         """Exclusive lock for load -> acquire -> save (a no-op without a directory)."""
-        if not self.directory or fcntl is None:
-            yield
-            return
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            waited = 0.0
-            while True:
+        with contextlib.ExitStack() as stack:
+            if self.directory:
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if waited >= self.lock_timeout:  # a stuck holder: carry on, writes are atomic anyway
-                        break
-                    sleep(0.05)
-                    waited += 0.05
+                    stack.enter_context(file_lock(self.lock_path, timeout=self.lock_timeout, what=self.WHAT, option="token_cache"))
+                except PartnerCenterCollectionError as exc:  # lock file unusable, or held for too long
+                    self.disable(exc.to_message())
             yield
-        finally:
-            os.close(fd)  # closing releases the flock
 
     def load(self) -> None:
         """Read both files into the (same) in-memory objects msal already holds."""
         if not self.directory or self.token_cache is None:
             return
-        content = _read(self.token_path)
+        content = self._read(self.token_path, "token cache file")
+        http = self._read(self.http_path, "token cache file") if self.directory else None
+        if not self.directory:  # a file was refused: start empty, as without a cache
+            content = http = None
         try:
             self.token_cache.deserialize(content.decode("utf-8") if content else None)
         except ValueError:
             self.token_cache.deserialize(None)
-        self._http_snapshot = _read(self.http_path) or b""
+        self._http_snapshot = http or b""
         self.http_cache.clear()
         self.http_cache.update(load_http_cache(self._http_snapshot))
 
@@ -533,10 +541,10 @@ class TokenCacheStore:
         if not self.directory or self.token_cache is None:
             return
         if self.token_cache.has_state_changed:
-            _write_private(self.token_path, self.token_cache.serialize().encode("utf-8"))
+            self._write(self.token_path, self.token_cache.serialize().encode("utf-8"))
         http = dump_http_cache(self.http_cache)
-        if http != self._http_snapshot:
-            _write_private(self.http_path, http)
+        if self.directory and http != self._http_snapshot:
+            self._write(self.http_path, http)
             self._http_snapshot = http
 
 
@@ -560,6 +568,7 @@ class TokenProvider:
         http: HttpClient,
         authority_host: str | None = None,
         cache_dir: str | None = None,
+        cache_explicit: bool = False,
         now: t.Callable[[], float] = time.time,
     ) -> None:
         self.cloud = cloud
@@ -567,6 +576,7 @@ class TokenProvider:
         self.http = http
         self.authority_host = (authority_host or cloud.authority_host).rstrip("/")
         self.cache_dir = cache_dir
+        self.cache_explicit = cache_explicit
         self.now = now
         self.method, self.warnings = select_auth_method(credentials)
         self._app: t.Any = None
@@ -600,6 +610,20 @@ class TokenProvider:
             with store.locked():
                 store.load()
                 result = self._acquire(resource)
+                if isinstance(result, dict) and result.get("access_token") and result.get("token_source") == "cache":
+                    problem = self._claims_problem(result["access_token"], resource)
+                    if problem:  # never used: ask the identity platform for a token of this tenant and client
+                        self._warn("A cached access token was discarded: %s." % problem)
+                        self._drop_cached(resource)
+                        result = self._acquire(resource)
+                if isinstance(result, dict) and result.get("access_token"):
+                    problem = self._claims_problem(result["access_token"], resource)
+                    if problem:
+                        self._drop_cached(resource)
+                        raise AuthenticationError(
+                            "The identity platform at %s returned an access token that does not match the request: %s."
+                            % (self._where(), problem), authority=self._where(), resource=resource,
+                            hint="Check authority_host, tenant_id and cloud; nothing was sent with this token.")
                 store.save()
         except PartnerCenterCollectionError:
             raise
@@ -627,10 +651,49 @@ class TokenProvider:
         store = self._get_store()
         with store.locked():
             store.load()
-            cache = store.token_cache
-            for entry in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN, target=[resource + "/.default"])):
-                cache.remove_at(entry)
+            self._drop_cached(resource)
             store.save()
+
+    def _drop_cached(self, resource: str) -> None:
+        cache = self._get_store().token_cache
+        for entry in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN, target=[resource + "/.default"])):
+            cache.remove_at(entry)
+
+    def _warn(self, warning: str) -> None:
+        if warning not in self.warnings:
+            self.warnings.append(warning)
+
+    def expected_tenant(self) -> str | None:
+        """The tenant's GUID: tenant_id when it is one, else the GUID in the discovered token endpoint (a domain)."""
+        tenant = (self.credentials.tenant_id or "").lower()
+        if is_guid(tenant):
+            return tenant
+        discovered = str(getattr(getattr(self._app, "authority", None), "tenant", "") or "").lower()
+        return discovered if is_guid(discovered) else None
+
+    def _claims_problem(self, token: str, resource: str) -> str | None:
+        """Why a token does not belong to this request (tid, aud, appid/azp), or None when it does.
+
+        Claims per https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference
+        (v1 tokens carry ``appid``, v2 tokens ``azp``). Not a signature check: the resource does that;
+        this only keeps a token of another tenant or client from being used for this task.
+        """
+        claims = decode_jwt_claims(token)
+        if claims is None:
+            return "it is not a JWT, so its tenant cannot be checked"
+        tenant = self.expected_tenant()
+        if tenant and str(claims.get("tid", "")).lower() != tenant:
+            return "it was issued in tenant %s, not %s" % (claims.get("tid"), tenant)
+        aud = claims.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        if not set(map(str, auds)) & accepted_audiences(self.cloud, resource):
+            return "its audience is %s, not %s" % (", ".join(map(str, auds)), resource)
+        client = (self.credentials.client_id or "").lower()
+        if self.method != "managed_identity" and client:
+            issued_to = str(claims.get("appid") or claims.get("azp") or "").lower()
+            if issued_to != client:
+                return "it was issued to client %s, not %s" % (issued_to or "(none)", client)
+        return None
 
     # Internals --------------------------------------------------------------------------------
 
@@ -654,8 +717,11 @@ class TokenProvider:
         if self._store is not None:
             return self._store
         kind, material = self._fingerprint_material()
-        directory = ensure_private_dir(self.cache_dir) if self.cache_dir else None
-        salt = TokenCacheStore.salt(directory) if directory else os.urandom(32)
+        strict = self.cache_explicit
+        directory = TokenCacheStore.open_folder(self.cache_dir, strict=strict, warnings=self.warnings) if self.cache_dir else None
+        salt = TokenCacheStore.salt(directory, strict=strict, warnings=self.warnings) if directory else None
+        if salt is None:
+            directory, salt = None, os.urandom(32)
         fingerprint = hmac.new(salt, kind.encode("ascii") + b"\0" + material, hashlib.sha256).hexdigest()
         if self.method == "managed_identity":
             key = [self.cloud.name, "managed_identity", fingerprint]
@@ -663,7 +729,7 @@ class TokenProvider:
         else:
             authority = [self.cloud.name, host_of(self.authority_host), (self.credentials.tenant_id or "").lower()]
             key = authority + [(self.credentials.client_id or "").lower(), kind, fingerprint]
-        self._store = TokenCacheStore(directory, key, http_key=authority)
+        self._store = TokenCacheStore(directory, key, http_key=authority, strict=strict, warnings=self.warnings)
         return self._store
 
     def _build_app(self) -> t.Any:

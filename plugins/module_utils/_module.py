@@ -106,6 +106,11 @@ def parse_token_cache(value: t.Any) -> str | None:
     )
 
 
+def token_cache_is_explicit(value: t.Any) -> bool:
+    """Whether ``token_cache`` names a folder (rather than true/false)."""
+    return isinstance(value, str) and bool(value.strip()) and value.strip().lower() not in BOOLEANS_TRUE | BOOLEANS_FALSE
+
+
 def no_log_values(argument_spec: t.Mapping[str, t.Any], params: t.Any) -> set[str]:
     """The values of the ``no_log`` options, suboptions included; malformed suboption values are skipped."""
     found: set[str] = set()
@@ -262,6 +267,8 @@ class PartnerCenterModule:
                 http=self.http,
                 authority_host=endpoints["authority_host"],
                 cache_dir=parse_token_cache(p["token_cache"]),
+                # A folder the user named is an error when unusable; the default one only a warning.
+                cache_explicit=token_cache_is_explicit(p["token_cache"]),
             )
             if provider.method != "access_token" and not HAS_MSAL:
                 self.module.fail_json(msg=missing_required_lib("msal"), exception=MSAL_IMPORT_ERROR)

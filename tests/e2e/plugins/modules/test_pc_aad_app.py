@@ -290,3 +290,97 @@ def test_a_lost_create_response_under_replication_lag_leaves_one_app_after_a_rer
     assert apps[0]["notes"] == "kept" and apps[0]["web"]["redirectUris"] == ["https://lost.contoso.example/cb"]
     assert runner.emulator.graph(tenant).get(f"/servicePrincipals(appId='{apps[0]['appId']}')").status_code == 200
     assert any("response" in w and "lost" in w for w in first.last.result.get("warnings", [])), first.last.result
+
+
+# Token cache poisoning (issue 14): a token of another tenant must never be used for this task's writes.
+
+def poison(cache_dir: Path, token: str) -> None:
+    """Replace every cached access token (same msal keys: client, tenant, host, scope) with ``token``."""
+    for cache_file in cache_dir.glob("*.tokens.json"):
+        cache = json.loads(cache_file.read_text(encoding="utf-8"))
+        for entry in cache["AccessToken"].values():
+            entry["secret"] = token
+        cache_file.write_text(json.dumps(cache), encoding="utf-8")
+
+
+def as_nobody(script: str, stdin: str = "") -> None:
+    """Run a Python snippet as the unprivileged user nobody (the tests run as root)."""
+    import pwd  # pylint: disable=import-outside-toplevel
+
+    nobody = pwd.getpwnam("nobody")
+
+    def drop() -> None:
+        os.setgroups([])
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+
+    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable  # the venv may be private to root
+    subprocess.run([python, "-c", script], input=stdin, text=True, check=True, preexec_fn=drop,  # noqa: PLW1509
+                   cwd="/", env={"PATH": os.environ.get("PATH", "")})
+
+
+@pytest.fixture
+def shared_folder():
+    """A folder every local user can create folders in, like /tmp (pytest's tmp_path is private to root)."""
+    import shutil  # pylint: disable=import-outside-toplevel
+    import tempfile  # pylint: disable=import-outside-toplevel
+
+    folder = Path(tempfile.mkdtemp(prefix="pc-shared-", dir="/tmp"))
+    os.chmod(folder, 0o1777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def tenants_of(run) -> set:
+    return {r["tenant_id"] for r in run.requests if r["service"] == "graph"}
+
+
+def test_a_cached_token_of_another_tenant_is_discarded(runner):
+    victim, other = runner.emulator.tenant("public"), runner.emulator.tenant("public", 1)
+    assert runner.run(runner.play([web_app()], runner.auth(victim))).rc == 0
+    poison(runner.token_cache, runner.emulator.token(other))
+    run = runner.run(runner.play([web_app(notes="after poisoning")], runner.auth(victim)))
+    assert run.rc == 0, run.stdout
+    assert tenants_of(run) == {victim["tenant_id"]}
+    assert [w["tenant_id"] for w in run.graph_writes()] == [victim["tenant_id"]]
+    assert graph_apps(runner, other, uniqueName="pc-web") == []
+    assert [r["method"] for r in run.identity_requests()] == ["POST"]  # a fresh token of the right tenant
+    assert any("discarded" in w and other["tenant_id"] in w for w in run.last.result.get("warnings", []))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as a second user (nobody)")
+def test_a_cache_folder_of_another_user_is_never_used(runner, shared_folder):
+    """Another local user (nobody) creates the cache folder (0755) and plants a cache whose tokens are for their tenant."""
+    victim, other = runner.emulator.tenant("public"), runner.emulator.tenant("public", 1)
+    assert runner.run(runner.play([web_app()], runner.auth(victim))).rc == 0  # learn the file names the victim uses
+    poison(runner.token_cache, runner.emulator.token(other))
+    files = {p.name: p.read_bytes().decode("latin-1") for p in runner.token_cache.iterdir() if not p.name.endswith(".lock")}
+    shared = shared_folder
+    planted = shared / "partnercenter.national_cloud"
+    as_nobody("import json, os, sys\nfolder = %r\nos.mkdir(folder, 0o755)\n"
+              "for name, text in json.load(sys.stdin).items():\n"
+              "    fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT, 0o600)\n"
+              "    os.write(fd, text.encode('latin-1'))\n    os.close(fd)\n" % str(planted), json.dumps(files))
+    assert planted.stat().st_uid != 0 and stat.S_IMODE(planted.stat().st_mode) == 0o755
+
+    # Chosen explicitly: the task fails before any request, and says why.
+    refused = runner.run(runner.play([web_app(notes="explicit")], runner.auth(victim, token_cache=str(planted))))
+    assert refused.rc != 0 and refused.requests == []
+    assert str(planted) in refused.last.msg and "nobody" in refused.last.msg
+    assert "Traceback" not in refused.stdout + refused.stderr
+
+    # The default location ($XDG_CACHE_HOME/partnercenter.national_cloud): not used, with a warning; all writes in the victim's tenant.
+    run = runner.run(runner.play([web_app(notes="default")], runner.auth(victim, token_cache=True)),
+                     env={"XDG_CACHE_HOME": str(shared)})
+    assert run.rc == 0, run.stdout
+    assert tenants_of(run) == {victim["tenant_id"]} and run.graph_writes()
+    assert graph_apps(runner, other, uniqueName="pc-web") == []
+    assert any("nobody" in w and "not used" in w for w in run.last.result.get("warnings", [])), run.last.result
+
+
+def test_a_token_cache_that_cannot_be_written_is_a_clear_message(runner):
+    tenant = runner.emulator.tenant("public")
+    run = runner.run(runner.play([web_app()], runner.auth(tenant, token_cache="/proc/self")))
+    assert run.rc != 0 and "token_cache" in run.last.msg and "/proc/self" in run.last.msg
+    assert "Unexpected error" not in run.last.msg and "Traceback" not in run.stdout + run.stderr
+    assert run.graph_writes() == []

@@ -350,13 +350,19 @@ def mode(path) -> int:
 
 
 def test_private_dir_is_created_0700_and_shared_dirs_refused(tmp_path):
-    path = _auth.ensure_private_dir(str(tmp_path / "a" / "b"))
-    assert mode(path) == 0o700
+    warnings = []
+    path = _auth.TokenCacheStore.open_folder(str(tmp_path / "a" / "b"), strict=True, warnings=warnings)
+    assert mode(path) == 0o700 and warnings == []
     shared = tmp_path / "shared"
     shared.mkdir()
     os.chmod(shared, 0o777)
-    with pytest.raises(ConfigurationError, match="writable by other users"):
-        _auth.ensure_private_dir(str(shared))
+    with pytest.raises(ConfigurationError, match="can be written by group and others") as caught:
+        _auth.TokenCacheStore.open_folder(str(shared), strict=True, warnings=warnings)
+    assert caught.value.option == "token_cache"
+    # The default location (not chosen by the user): a warning, and no cache for this task.
+    assert _auth.TokenCacheStore.open_folder(str(shared), strict=False, warnings=warnings) is None
+    [warning] = warnings
+    assert str(shared) in warning and "not used" in warning
 
 
 def test_default_cache_dir_follows_xdg(monkeypatch, tmp_path):
@@ -368,7 +374,7 @@ def test_default_cache_dir_follows_xdg(monkeypatch, tmp_path):
 
 
 def test_salt_is_random_stable_and_private(tmp_path):
-    directory = _auth.ensure_private_dir(str(tmp_path / "c"))
+    directory = _auth.TokenCacheStore.open_folder(str(tmp_path / "c"), strict=True, warnings=[])
     salt = _auth.TokenCacheStore.salt(directory)
     assert len(salt) == 32 and _auth.TokenCacheStore.salt(directory) == salt
     assert mode(os.path.join(directory, "salt")) == 0o600
@@ -402,7 +408,7 @@ def test_corrupt_http_cache_starts_empty(content):
 
 
 def test_lock_serialises_holders(tmp_path):
-    directory = str(tmp_path / "c")
+    directory = _auth.TokenCacheStore.open_folder(str(tmp_path / "c"), strict=True, warnings=[])
     first = _auth.TokenCacheStore(directory, ["k"])
     second = _auth.TokenCacheStore(directory, ["k"])
     events = []
@@ -426,13 +432,13 @@ def test_lock_serialises_holders(tmp_path):
 
 
 def test_lock_gives_up_waiting_after_timeout(tmp_path):
-    directory = str(tmp_path / "c")
+    directory = _auth.TokenCacheStore.open_folder(str(tmp_path / "c"), strict=True, warnings=[])
     holder = _auth.TokenCacheStore(directory, ["k"])
     waiter = _auth.TokenCacheStore(directory, ["k"], lock_timeout=0.1)
-    sleeps = []
-    with holder.locked(), waiter.locked(sleep=sleeps.append):
-        pass
-    assert len(sleeps) >= 2
+    with holder.locked(), waiter.locked():
+        assert waiter.directory is None  # carries on without the cache files
+    [warning] = waiter.warnings
+    assert "is locked by" in warning and "not used" in warning
 
 
 # -------------------------------------------------------------------------------------------------
@@ -506,7 +512,8 @@ class IdentityStandIn:
                     "token_type": "Bearer",
                     "expires_in": 3599,
                     "ext_expires_in": 3599,
-                    "access_token": make_jwt({"aud": resource, "tid": TENANT, "exp": int(time.time()) + 3599}),
+                    "access_token": make_jwt({"aud": resource, "tid": TENANT, "appid": form["client_id"],
+                                              "exp": int(time.time()) + 3599}),
                 },
             )
         if seen.method == "GET" and seen.path == "/msi/token":
