@@ -130,6 +130,14 @@ options:
         or that failed in a way that is safe to retry.
     type: int
     default: 120
+  connect_retry_timeout:
+    description:
+      - Time in seconds spent retrying a request whose endpoint cannot be reached at all (connection refused, name not
+        resolved, connection timed out), before the task fails naming the endpoint.
+      - Kept short so that an outage or a wrong endpoint fails each host in seconds; throttling and server errors are
+        retried for O(retry_timeout). TLS failures are never retried.
+    type: int
+    default: 5
   consistency_timeout:
     description:
       - Time in seconds to wait for a change to become visible in the directory (replication delay) before a dependent

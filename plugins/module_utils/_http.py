@@ -9,7 +9,10 @@
   clamped), within a total time budget; otherwise exponential backoff with full jitter.
   https://learn.microsoft.com/graph/throttling
 - 500/502/504 and broken connections are retried only for idempotent requests; a request that
-  provably never left (DNS failure, connection refused, connect timeout) is retried for any method.
+  provably never left (DNS failure, connection refused, connect timeout) is retried for any method,
+  but only for ``connect_retry_timeout`` seconds (default 5): an endpoint that cannot be reached at
+  all fails the host in seconds, naming the endpoint, while throttling and 5xx keep ``retry_timeout``.
+  TLS failures are not retried.
 - TLS verification is always on. A CA bundle given by the user wins over ``REQUESTS_CA_BUNDLE``.
 """
 
@@ -48,6 +51,7 @@ except ImportError:  # pragma: no cover - ansible-core is always there when a mo
 IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"))
 THROTTLE_STATUSES = frozenset((429, 503))
 RETRYABLE_SERVER_STATUSES = frozenset((500, 502, 504))
+DEFAULT_CONNECT_RETRY_TIMEOUT = 5  # seconds of retrying an endpoint that refuses connections or cannot be resolved
 
 
 def user_agent() -> str:
@@ -276,6 +280,7 @@ class HttpClient:
         ca_bundle: str | None = None,
         request_timeout: float = 30,
         retry_timeout: float = 120,
+        connect_retry_timeout: float = DEFAULT_CONNECT_RETRY_TIMEOUT,
         max_retry_wait: float = 60,
         backoff_base: float = 1.0,
         backoff_cap: float = 30.0,
@@ -291,6 +296,7 @@ class HttpClient:
         self.ca_bundle = ca_bundle
         self.request_timeout = request_timeout
         self.retry_timeout = retry_timeout
+        self.connect_retry_timeout = connect_retry_timeout
         self.max_retry_wait = max_retry_wait
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -335,6 +341,7 @@ class HttpClient:
         send_headers = {k: v for k, v in send_headers.items() if k.lower() != "client-request-id"}
         send_headers["client-request-id"] = client_request_id
         deadline = self.clock() + self.retry_timeout
+        connect_deadline: float | None = None  # set at the first failure to connect, cleared by any answer
         attempt = 0
         while True:
             attempt += 1
@@ -355,12 +362,21 @@ class HttpClient:
                 )
                 if not retry:
                     raise error from None
+                limit = deadline
+                if _never_sent(exc):  # unreachable: refused, DNS, connect timeout
+                    if connect_deadline is None:
+                        connect_deadline = self.clock() + self.connect_retry_timeout
+                    limit = min(deadline, connect_deadline)
                 wait = self.backoff(attempt)
-                if not self._may_wait(wait, deadline):
+                if not self._may_wait(wait, limit):
+                    if limit != deadline:
+                        error.hint = _join_text(error.hint, "connect_retry_timeout (%gs) sets how long an endpoint that cannot be "
+                                                "reached is retried." % self.connect_retry_timeout)
                     raise error from None
                 self._notify("%s %s: %s; retrying in %.1fs" % (method, redact_url(url), error.reason, wait))
                 self.sleep(wait)
                 continue
+            connect_deadline = None
             status = response.status_code
             if status < 400:
                 return response
@@ -433,6 +449,10 @@ class HttpClient:
         if isinstance(exc, requests.RequestException):
             return error(_reason(exc)), False
         raise exc
+
+
+def _join_text(*parts: str | None) -> str:
+    return " ".join(p for p in parts if p)
 
 
 def _never_sent(exc: BaseException) -> bool:

@@ -16,7 +16,7 @@ from ._auth import AUTH_METHODS, HAS_MSAL, MSAL_IMPORT_ERROR, Credentials, Token
 from ._clouds import Cloud, check_endpoint_override, resolve_cloud
 from ._errors import ConfigurationError, PartnerCenterCollectionError
 from ._graph import GraphClient
-from ._http import HAS_REQUESTS, REQUESTS_IMPORT_ERROR, HttpClient
+from ._http import DEFAULT_CONNECT_RETRY_TIMEOUT, HAS_REQUESTS, REQUESTS_IMPORT_ERROR, HttpClient
 
 # The ONE shared argument spec; plugins/doc_fragments/auth.py documents exactly this.
 AUTH_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
@@ -41,6 +41,7 @@ AUTH_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "token_cache": {"type": "raw", "default": True, "no_log": False},
     "request_timeout": {"type": "int", "default": 30},
     "retry_timeout": {"type": "int", "default": 120},
+    "connect_retry_timeout": {"type": "int", "default": DEFAULT_CONNECT_RETRY_TIMEOUT},
     "consistency_timeout": {"type": "int", "default": 120},
 }
 
@@ -229,13 +230,15 @@ class PartnerCenterModule:
     @property
     def http(self) -> HttpClient:
         if self._http is None:
-            for option, minimum in (("request_timeout", 1), ("retry_timeout", 0), ("consistency_timeout", 0)):
+            for option, minimum in (("request_timeout", 1), ("retry_timeout", 0), ("connect_retry_timeout", 0),
+                                    ("consistency_timeout", 0)):
                 if self.params[option] < minimum:
                     raise ConfigurationError("%s must be at least %d." % (option, minimum), option=option)
             self._http = HttpClient(
                 ca_bundle=self.params["ca_bundle"],
                 request_timeout=self.params["request_timeout"],
                 retry_timeout=self.params["retry_timeout"],
+                connect_retry_timeout=self.params["connect_retry_timeout"],
                 on_retry=self.module.debug,
             )
         return self._http

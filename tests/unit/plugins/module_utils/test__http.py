@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import platform
 import re
+import time
 import uuid
 
 import pytest
@@ -523,3 +524,51 @@ def test_one_session_per_process_per_ca_bundle(tmp_path):
             session = _http._SESSIONS.pop(key, None)
             if session is not None:
                 session.close()
+
+
+# Fast outages (issue 14): refused, DNS and connect timeouts get a short budget; throttling keeps the long one.
+
+
+@pytest.mark.parametrize("make", [refused, dns_failure, lambda: requests.ConnectTimeout("connect timed out")])
+def test_an_unreachable_endpoint_fails_within_the_connect_budget(fake_clock, make):
+    session = ScriptedSession(handler=lambda sent: make())
+    with pytest.raises(TransportError) as err:
+        client(session, fake_clock, retry_timeout=120, connect_retry_timeout=5).request("GET", URL, service="graph")
+    assert sum(fake_clock.sleeps) <= 5 and err.value.attempts == len(session.sent) > 1
+    assert "graph.example.test" in err.value.to_message() and "connect_retry_timeout" in err.value.to_message()
+
+
+def test_the_default_connect_budget_is_a_few_seconds(fake_clock):
+    session = ScriptedSession(handler=lambda sent: refused())
+    with pytest.raises(TransportError):
+        client(session, fake_clock).request("GET", URL, service="graph")
+    assert 0 < sum(fake_clock.sleeps) <= 10
+
+
+def test_throttling_keeps_the_long_budget_after_a_refused_connection(fake_clock):
+    throttled = [FakeResponse(429, {}, headers={"Retry-After": "10"}) for dummy in range(6)]
+    session = ScriptedSession(refused(), *throttled, FakeResponse(200, {}))
+    response = client(session, fake_clock, retry_timeout=120, connect_retry_timeout=5).request("GET", URL, service="graph")
+    assert response.status_code == 200 and sum(fake_clock.sleeps) > 60
+
+
+def test_zero_connect_retry_timeout_means_no_retry_of_a_refused_connection(fake_clock):
+    session = ScriptedSession(handler=lambda sent: refused())
+    with pytest.raises(TransportError):
+        client(session, fake_clock, connect_retry_timeout=0).request("GET", URL, service="graph")
+    assert len(session.sent) == 1
+
+
+def test_a_real_closed_port_fails_fast():
+    """Nothing listens on the port: the default budget ends the request in seconds, not minutes (generous bound)."""
+    import socket  # pylint: disable=import-outside-toplevel
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again when the block ends: connections are refused
+    http = _http.HttpClient(session=requests.Session())
+    started = time.monotonic()
+    with pytest.raises(TransportError) as err:
+        http.request("GET", "https://127.0.0.1:%d/v1.0/me" % port, service="graph")
+    assert time.monotonic() - started < 30
+    assert "127.0.0.1" in err.value.to_message() and err.value.attempts > 1
