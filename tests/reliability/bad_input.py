@@ -51,7 +51,8 @@ def malformed_guids(rng: random.Random) -> list[str]:
     """GUID look-alikes that are not GUIDs, from a seeded random GUID."""
     good = str(uuid.UUID(int=rng.getrandbits(128), version=4))
     return [good[:-1], good + "0", good.replace("-", ""), "{%s}" % good, good[:8] + "_" + good[9:], good[:-1] + "g",
-            good + " ", good[:-1] + "'", good.replace("-", "--", 1), "%s#%s" % (good[:18], good[19:]), good[:35] + "\u0660"]
+            good + " ", good[:-1] + "'", good.replace("-", "--", 1), "%s#%s" % (good[:18], good[19:]), good[:35] + "\u0660",
+            good + "\n"]  # issue 14: "$" let a trailing newline through
 
 
 # Invalid values of the shared auth options: (option, value, expect). "settings" merges more options.
@@ -90,6 +91,10 @@ def auth_atoms(rng: random.Random, workdir: Path) -> list[tuple[dict[str, Any], 
     ]
     atoms += [({"tenant_id": guid}, "tenant") for guid in malformed_guids(rng)[:4]]
     atoms += [({"client_id": guid}, "client_id") for guid in malformed_guids(rng)]
+    # Issue 14: a tenant GUID or domain with a trailing newline, a cache location that cannot hold files, a negative budget.
+    atoms += [({"tenant_id": str(uuid.UUID(int=rng.getrandbits(128))) + "\n"}, "tenant"),
+              ({"tenant_id": "contoso.onmicrosoft.com\n"}, "tenant"), ({"token_cache": "/proc/self"}, "token_cache"),
+              ({"connect_retry_timeout": -1}, "connect_retry_timeout"), ({"connect_retry_timeout": "soon"}, "connect_retry_timeout")]
     return atoms
 
 
@@ -103,6 +108,7 @@ def module_atoms(module: str, rng: random.Random, workdir: Path) -> list[tuple[d
     guids = malformed_guids(rng)
     other = {"unique_name": ABSENT}
     ident = [({**other, "app_id": g}, "app_id") for g in guids[:5]] + [({**other, "object_id": g}, "object_id") for g in guids[5:9]]
+    ident += [({**other, "app_id": guids[-1]}, "app_id"), ({**other, "object_id": guids[-1]}, "object_id")]  # GUID + newline
     ident += [({**other, "app_id": "'; drop table applications --"}, "app_id"), ({**other, "object_id": "ü" * 36}, "object_id"),
               ({**other, "app_id": "a" * 5000}, "app_id"), ({"colour": "red"}, "colour"), ({"state_": "present"}, "state_")]
     if module == "pc_aad_app":
@@ -153,7 +159,8 @@ def module_atoms(module: str, rng: random.Random, workdir: Path) -> list[tuple[d
         atoms = [({"expires_in": value}, "expires_in") for value in
                  ("forever", "0d", "-1", "1w", "101y", "1.5y", True, [1], {"days": 1}, 0, "", "1y #", "1y & 2y", "ü")]
         atoms += [({"end_date_time": value}, "end_date_time") for value in
-                  ("2020-01-01", "tomorrow", "2027-13-01", "2027-02-30", 20300101, "2030-01-01T25:00:00Z", "2030-01-01'")]
+                  ("2020-01-01", "tomorrow", "2027-13-01", "2027-02-30", 20300101, "2030-01-01T25:00:00Z", "2030-01-01'",
+                   "2030-01-01T00:00:00+25:00", "2030-01-01T00:00:00+01:60", "2030-01-01T00:00:00 Z", "2030-01-01+01:00")]
         atoms += [
             ({"end_date_time": "2030-01-01", "expires_in": "1y"}, "expires_in|end_date_time"),
             ({"renew_before_days": -1}, "renew_before_days"), ({"renew_before_days": "soon"}, "renew_before_days"),

@@ -28,6 +28,25 @@ def test_a_sample_of_invalid_argument_sets_fails_cleanly(make_lab, record):
     assert not problems, f"seed {seed}: {len(problems)} problems:\n" + "\n".join(problems)
 
 
+def _has_issue_14_value(case) -> bool:
+    return any(key == "connect_retry_timeout" or (isinstance(value, str) and (
+        value.endswith("\n") or value == "/proc/self" or "+25:00" in value or "+01:60" in value)) for key, value in case.args.items())
+
+
+def test_the_inputs_of_issue_14_fail_cleanly(make_lab, record):
+    """Every corpus case with an input that used to pass (GUID + newline, offset +25:00, token_cache /proc/self)."""
+    record.scenario = SCENARIO
+    seed = scenario_seed(f"{SCENARIO}, issue 14")
+    record.seeds.append(seed)
+    lab = make_lab("--clouds", "public", "--tenants", "1")
+    cases = [case for case in corpus(seed, lab.workdir) if _has_issue_14_value(case)]
+    kinds = {module: [c for c in cases if c.module == module] for module in MODULES}
+    assert all(kinds.values()) and any("+25:00" in str(c.args) for c in kinds["pc_app_secret"]), kinds
+    record.cases = len(cases)
+    problems = run_corpus(lab, cases)
+    lab.finish()
+    assert not problems, f"seed {seed}: {len(problems)} problems:\n" + "\n".join(problems)
+
 # Valid but unusual: quotes (single quotes must be doubled in OData literals), '#', '&', '%', '+',
 # '/', '\', '?', '=', non-Latin scripts, an emoji and a combining accent.
 APP_NAME = "Partner O'Brien & Söhne #1 \"quoted\" — 東京 🚀 100% + / \\ ?a=b&c'd"
