@@ -90,6 +90,12 @@ def ensure_private_folder(path: str, *, option: str | None, what: str) -> list[s
         raise ConfigurationError(
             "Cannot create the folder %s for %s: %s." % (missing[0], what, exc.strerror or exc), option=option
         ) from None
+    require_private_folder(path, option=option, what=what)
+    return created
+
+
+def require_private_folder(path: str, *, option: str | None, what: str) -> None:
+    """Raise ConfigurationError naming ``what`` and ``option`` when ``path`` is not a private folder."""
     problem = folder_problem(path)
     if problem:
         raise ConfigurationError(
@@ -97,7 +103,6 @@ def ensure_private_folder(path: str, *, option: str | None, what: str) -> list[s
             "that you own with mode 0700 (chmod 700 it, or choose another)." % (what, path, problem),
             option=option,
         )
-    return created
 
 
 def read_private_file(path: str, *, option: str | None, what: str, max_bytes: int = MAX_SECRET_FILE_BYTES,

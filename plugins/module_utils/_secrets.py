@@ -9,12 +9,18 @@
   rotate; older ones stay (overlap) unless ``retire_previous``. ``state=absent`` removes only the
   secrets with that name (or one key id), never all secrets of the application.
 - The value exists once, in the addPassword response
-  (https://learn.microsoft.com/graph/api/application-addpassword). With ``dest`` it is written
-  atomically to a 0600 file before anything else can fail; a run whose file does not hold the value
-  of the newest valid secret creates a replacement, stores it, then removes the secrets whose value
-  was lost (orphans).
-- Runs that manage the same ``dest`` are serialised by a lock file next to it (``.<name>.lock``,
-  ``flock``): two concurrent runs would otherwise both see no valid secret and both create one.
+  (https://learn.microsoft.com/graph/api/application-addpassword). With ``dest`` it goes to a store
+  (_secret_stores) with a record of which secret it is; the store, not the application, says which
+  secret is this runner's. Custody rule: a run with ``state=present`` never removes a secret it
+  cannot prove it created and lost. The proof is a pending addition written to the store *before*
+  addPassword: a secret that matches it and whose key id the store never learnt was created by this
+  store's run and its value lost (a crash, a lost answer, a failed write), so it is removed once a
+  new value is stored. Valid secrets that the store does not hold (another store, host, checkout,
+  a person) are never removed; when the store holds no value at all while such secrets exist, the
+  run fails and lists them, unless ``missing_value=add`` adds a new one beside them.
+- ``retire_previous`` removes only the secrets the store held before the current one.
+- Runs that manage the same store take turns (the store's lock): two concurrent runs would
+  otherwise both see no valid secret and both create one.
 - addPassword is not idempotent: a 5xx answer or a lost connection leaves it unknown whether a
   secret was created. It is retried within ``retry_timeout``; once a value is in hand (and stored),
   the secrets the failed attempts may have created (same name, same start and end date) are removed.
@@ -28,14 +34,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import fcntl
-import json
 import math
-import os
 import re
 import time
 import typing as t
-import uuid
 
 from ._applications import find_target_application
 from ._auth import decode_jwt_claims
@@ -47,7 +49,8 @@ from ._errors import (
     TransportError,
 )
 from ._graph import parse_datetime
-from ._ids import require_guid
+from ._ids import is_guid, require_guid
+from ._secret_stores import DEFAULT_LOCK_TIMEOUT, FileStore, PendingAddition, SecretRecord, Snapshot
 
 DAY = 86400.0
 DEFAULT_EXPIRES_IN = "1y"
@@ -55,16 +58,13 @@ DEFAULT_EXPIRES_IN = "1y"
 DAYS_PER_YEAR = 365
 MAX_LIFETIME_DAYS = 100 * DAYS_PER_YEAR
 APPLICATION_SELECT = ("id", "appId", "displayName", "uniqueName", "createdDateTime", "passwordCredentials")
-ACTIONS = ("created", "renewed", "rotated", "repaired", "removed", "none")
+ACTIONS = ("created", "renewed", "rotated", "added", "repaired", "removed", "none")
+MISSING_VALUE_CHOICES = ("fail", "add")
 # addPassword's answers when an app management policy refuses the credential.
 POLICY_ERROR_CODES = ("CredentialTypeNotAllowedAsPerAppPolicy", "CredentialInvalidLifetimeAsPerAppPolicy")
-DEST_KEYS = ("tenant_id", "cloud", "app_id", "key_id", "display_name", "secret", "start_date_time", "end_date_time")
-MAX_DEST_BYTES = 1 << 20
-# How long a run waits for another run that manages the same dest (holding its lock file).
-LOCK_TIMEOUT = 600.0
-# A dest file written this recently whose key id the application does not show (yet) is waited for:
-# new credentials can take a while to appear in reads (directory replication).
-RECENT_DEST_SECONDS = 600.0
+# A store record written this recently whose key id the application does not show (yet) is waited
+# for: new credentials can take a while to appear in reads (directory replication).
+RECENT_STORE_SECONDS = 600.0
 
 _EXPIRES_IN = re.compile(r"^\s*(\d+)\s*([yd]?)\s*$", re.IGNORECASE)
 _DURATION = re.compile(
@@ -250,18 +250,82 @@ def secret_view(credential: t.Mapping[str, t.Any] | None, now: float) -> dict[st
 
 
 class Plan(t.NamedTuple):
-    """What a run does: create a secret or not, which secrets it removes afterwards, and why."""
+    """What a run does: create a secret or not, which secrets it removes afterwards, and why.
+
+    ``lost`` are secrets that this store's own runs created and whose value never reached it (the
+    proof: a pending addition in the store's record); they are the only ones removed without being
+    asked for by key id, ``retire_previous`` or ``state=absent``. ``unheld`` are valid secrets with
+    this display name that the store does not hold (another store, host, checkout or a person made
+    them): never removed. ``value_missing`` means the store holds no value while such secrets exist,
+    and ``missing_value=fail``: the run stops and lists them.
+    """
 
     action: str
     create: bool
     remove: list[dict[str, t.Any]]
-    orphans: list[dict[str, t.Any]]
-    keep: dict[str, t.Any] | None
+    lost: list[dict[str, t.Any]]
+    current: dict[str, t.Any] | None
     reason: str
+    unheld: list[dict[str, t.Any]] = []
+    value_missing: bool = False
+    store_reason: str = ""
 
 
 def _names(secrets: t.Iterable[t.Mapping[str, t.Any]]) -> str:
     return ", ".join(str(c.get("keyId")) for c in secrets)
+
+
+def describe_secrets(secrets: t.Iterable[t.Mapping[str, t.Any]], now: float) -> str:
+    """``key id (name 'x', expires 2027-01-01T00:00:00Z, in 300 days)`` for each secret, for messages."""
+    return "; ".join(
+        "%s (%r, expires %s, in %d days)" % (c.get("keyId"), c.get("displayName"), c.get("endDateTime"), days_to_expiry(c, now))
+        for c in secrets
+    )
+
+
+def credential_with_key(credentials: t.Iterable[t.Mapping[str, t.Any]], key_id: str) -> dict[str, t.Any] | None:
+    """The credential whose key id is ``key_id`` (any case), or None."""
+    key_id = key_id.lower()
+    return next((dict(c) for c in credentials if str(c.get("keyId", "")).lower() == key_id), None) if key_id else None
+
+
+def held_secret(record: SecretRecord | None, managed: t.Sequence[t.Mapping[str, t.Any]]) -> tuple[dict[str, t.Any] | None, str]:
+    """The managed secret whose value the record holds (its key id, and a value matching the hint), or why none."""
+    if record is None or not record.held_key_id:
+        return None, ""
+    credential = credential_with_key(managed, record.held_key_id)
+    if credential is None:
+        return None, "it holds key id %s, which is not a secret of the application with this display name" % record.held_key_id
+    hint = credential.get("hint")
+    if hint and not str(record.secret).startswith(hint):
+        return None, "the value it holds for key id %s does not match the secret's hint" % record.held_key_id
+    return credential, ""
+
+
+def matches_addition(credential: t.Mapping[str, t.Any], addition: PendingAddition) -> bool:
+    """Whether ``credential`` is what ``addition`` asked addPassword for: same name, start and end (to the second)."""
+    return (
+        credential.get("displayName") == addition.display_name
+        and parse_datetime(credential.get("startDateTime")) == parse_datetime(addition.start_date_time)
+        and parse_datetime(credential.get("endDateTime")) == parse_datetime(addition.end_date_time)
+    )
+
+
+def lost_secrets(
+    credentials: t.Iterable[t.Mapping[str, t.Any]], additions: t.Iterable[PendingAddition], known: t.Iterable[str]
+) -> list[dict[str, t.Any]]:
+    """The credentials that pending ``additions`` created but whose key id the store never learnt.
+
+    Another run's secret has another start (the second it was asked for) or another store; a key id
+    the record knows (``known``: the held one, the previous ones) is never lost.
+    """
+    additions = list(additions)
+    known_ids = {k.lower() for k in known if k}
+    return [
+        dict(c)
+        for c in credentials
+        if str(c.get("keyId", "")).lower() not in known_ids and any(matches_addition(c, a) for a in additions)
+    ]
 
 
 def plan_present(
@@ -271,74 +335,72 @@ def plan_present(
     renew_before_days: int,
     rotate: bool = False,
     retire_previous: bool = False,
-    use_dest: bool = False,
-    held: t.Mapping[str, t.Any] | None = None,
-    dest_reason: str = "",
+    use_store: bool = False,
+    record: SecretRecord | None = None,
+    store_reason: str = "",
+    missing_value: str = "fail",
     requested_end: float | None = None,
 ) -> Plan:
     """Plan for ``state=present``.
 
-    Without ``dest`` the current secret is the newest one. With it, the current secret is the one
-    whose value the file holds (``held``); valid secrets newer than it (or all valid ones when it
-    holds none) are orphans: their value is lost, so a replacement is created and stored, then they
-    are removed.
+    Without a store the current secret is the newest one, and nothing is ever removed. With one, the
+    current secret is the one whose value the store holds; ``retire_previous`` removes only the
+    secrets the store held before it (its record's ``previous_key_ids``), and the secrets its own
+    pending additions created with their value lost are removed once a value is safe.
     """
-    held_id = held.get("keyId") if held else None
-    if use_dest:
-        current = next((c for c in managed if c.get("keyId") == held_id), None)
-        orphans = [
-            c
-            for c in managed
-            if c.get("keyId") != held_id
-            and not is_expired(c, now)
-            and (current is None or credential_start(c) >= credential_start(current))
-        ]
+    lost: list[dict[str, t.Any]] = []
+    unheld: list[dict[str, t.Any]] = []
+    if use_store:
+        current, why = held_secret(record, managed)
+        if record is not None and record.held_key_id and current is None:
+            store_reason = why
+        known = [record.held_key_id, *record.previous_key_ids] if record else []
+        lost = lost_secrets(managed, record.pending if record else (), known)
+        lost_ids = {c.get("keyId") for c in lost}
+        unheld = [c for c in managed if c is not current and c.get("keyId") not in lost_ids
+                  and c.get("keyId") != (current or {}).get("keyId") and not is_expired(c, now)]
     else:
         current = newest(managed)
-        orphans = []
     window = "renew_before_days=%d" % renew_before_days
-    if rotate and managed:
+    value_missing = False
+    if use_store and current is None and unheld:
+        if missing_value == "add":
+            action = "added"
+            reason = "the store holds no value for the valid secret(s) %s (%s); missing_value=add adds one beside them" % (
+                _names(unheld), store_reason)
+        else:
+            action, value_missing = "none", True
+            reason = "the store holds no value for the valid secret(s) %s (%s)" % (_names(unheld), store_reason)
+    elif rotate and current is not None:
         action, reason = "rotated", "rotate=true forces a new secret"
-        if orphans:
-            reason += "; the value of %s was not in dest (%s)" % (_names(orphans), dest_reason)
-    elif orphans:
-        action = "repaired"
-        reason = "dest does not hold the value of the valid secret(s) %s (%s)" % (_names(orphans), dest_reason)
-    elif current is None and not managed:
-        action, reason = "created", "the application has no secret with this display name"
     elif current is None:
-        action, reason = "renewed", "no secret with this display name is valid"
-        if use_dest:
-            reason += " and dest holds none (%s)" % dest_reason
+        previous = [c for c in managed if c.get("keyId") not in {x.get("keyId") for x in lost}]
+        action = "created" if not previous else "renewed"
+        reason = "the application has no secret with this display name" if not previous else "no secret with this display name is valid"
+        if use_store and store_reason:
+            reason += " (%s)" % store_reason
     elif needs_renewal(current, now, renew_before_days, requested_end):
         action = "renewed"
         if is_expired(current, now):
             reason = "secret %s expired on %s" % (current.get("keyId"), current.get("endDateTime"))
         else:
             reason = "secret %s expires in %d days (%s), within the renewal window (%s)" % (
-                current.get("keyId"),
-                days_to_expiry(current, now),
-                current.get("endDateTime"),
-                window,
-            )
+                current.get("keyId"), days_to_expiry(current, now), current.get("endDateTime"), window)
     else:
         action = "none"
         reason = "secret %s is valid until %s (%d days), beyond the renewal window (%s)" % (
-            current.get("keyId"),
-            current.get("endDateTime"),
-            days_to_expiry(current, now),
-            window,
-        )
-    create = action != "none"
-    if create:
-        remove = list(orphans)
-        if retire_previous:
-            remove += [c for c in managed if c not in orphans]
-        keep = None
-    else:
-        remove = [c for c in managed if c.get("keyId") != (current or {}).get("keyId")] if retire_previous else []
-        keep = current
-    return Plan(action, create, remove, list(orphans), keep, reason)
+            current.get("keyId"), current.get("endDateTime"), days_to_expiry(current, now), window)
+    create = action not in ("none",)
+    retire: list[dict[str, t.Any]] = []
+    if retire_previous and use_store and not value_missing:
+        previous_ids = set(record.previous_key_ids) if record else set()
+        retire = [c for c in managed if str(c.get("keyId", "")).lower() in previous_ids and c is not current]
+        if create and current is not None:
+            retire.append(current)
+    if lost and not create and action == "none" and not value_missing:
+        action = "repaired"
+        reason += "; secret(s) %s that this store's earlier run created were never stored (value lost)" % _names(lost)
+    return Plan(action, create, lost + retire, lost, current, reason, unheld, value_missing, store_reason)
 
 
 def plan_absent(
@@ -346,7 +408,7 @@ def plan_absent(
 ) -> Plan:
     """Plan for ``state=absent``: the secrets named ``display_name``, or the one ``key_id``; never all."""
     if key_id:
-        target = next((dict(c) for c in credentials if str(c.get("keyId", "")).lower() == key_id.lower()), None)
+        target = credential_with_key(credentials, key_id)
         if target is None:
             return Plan("none", False, [], [], None, "the application has no secret with key id %s" % key_id)
         if display_name is not None and target.get("displayName") != display_name:
@@ -418,240 +480,32 @@ POLICY_HINT = (
 )
 
 
-# -------------------------------------------------------------------------------------------------
-# The dest file
-# -------------------------------------------------------------------------------------------------
-
-
-class Stored(t.NamedTuple):
-    """What a dest file holds (``secret`` is the value; never returned)."""
-
-    data: dict[str, t.Any]
-
-    @property
-    def key_id(self) -> str:
-        return str(self.data.get("key_id") or "").lower()
-
-    @property
-    def secret(self) -> str:
-        value = self.data.get("secret")
-        return value if isinstance(value, str) else ""
-
-
-def check_dest_path(dest: str | None) -> str | None:
-    """``dest`` as an absolute path, refused when it is a directory or not a regular file."""
-    if dest is None:
-        return None
-    if not str(dest).strip():
-        raise ConfigurationError("dest must not be empty.", option="dest")
-    path = os.path.abspath(os.path.expanduser(str(dest)))
-    if os.path.isdir(path):
-        raise ConfigurationError("dest %s is a directory; give the path of a file." % path, option="dest")
-    if os.path.lexists(path) and not os.path.isfile(path):
-        raise ConfigurationError("dest %s exists and is not a regular file." % path, option="dest")
-    parent = os.path.dirname(path)
-    ancestor = parent
-    while not os.path.lexists(ancestor):
-        ancestor = os.path.dirname(ancestor)
-    if not os.path.isdir(ancestor):
-        raise ConfigurationError("dest %s cannot be created: %s is not a directory." % (path, ancestor), option="dest")
-    return path
-
-
-def read_dest(path: str) -> tuple[Stored | None, str]:
-    """The stored secret of a dest file, or None and why it holds none (missing, unreadable, ...)."""
-    try:
-        with open(path, "rb") as handle:
-            content = handle.read(MAX_DEST_BYTES + 1)
-    except FileNotFoundError:
-        return None, "%s does not exist" % path
-    except OSError as exc:
-        return None, "%s is unreadable: %s" % (path, exc.strerror or exc)
-    if len(content) > MAX_DEST_BYTES:
-        return None, "%s is too large to be a secret file" % path
-    try:
-        data = json.loads(content.decode("utf-8"))
-    except (ValueError, UnicodeError):
-        return None, "%s is not JSON" % path
-    if not isinstance(data, dict) or not data.get("key_id") or not isinstance(data.get("secret"), str) or not data["secret"]:
-        return None, "%s holds no secret" % path
-    return Stored(data), ""
-
-
-def check_dest_owner(stored: Stored | None, path: str, app: t.Mapping[str, t.Any], display_name: str) -> None:
-    """Refuse to overwrite a dest file that holds another application's or another secret's value."""
-    if stored is None:
-        return
-    app_id = str(stored.data.get("app_id") or "").lower()
-    name = stored.data.get("display_name")
-    if app_id and app_id != str(app.get("appId") or "").lower():
-        raise ConfigurationError(
-            "dest %s holds the secret of another application (app_id %s), not of %s; it was left alone. Use another dest per "
-            "application, or remove the file." % (path, app_id, app.get("appId")),
-            option="dest",
-        )
-    if name is not None and name != display_name:
-        raise ConfigurationError(
-            "dest %s holds the secret named %r of this application, not %r; it was left alone. Use another dest per secret, or "
-            "remove the file." % (path, name, display_name),
-            option="dest",
-        )
-
-
-def credential_with_key(credentials: t.Iterable[t.Mapping[str, t.Any]], key_id: str) -> dict[str, t.Any] | None:
-    """The credential whose key id is ``key_id`` (lower case), or None."""
-    return next((dict(c) for c in credentials if str(c.get("keyId", "")).lower() == key_id), None)
-
-
-def held_secret(stored: Stored | None, managed: t.Sequence[t.Mapping[str, t.Any]]) -> tuple[dict[str, t.Any] | None, str]:
-    """The managed secret whose value the file holds (its key id, and a value matching the hint), or why none."""
-    if stored is None:
-        return None, ""
-    credential = credential_with_key(managed, stored.key_id)
-    if credential is None:
-        return None, "it holds key id %s, which is not a secret with this display name" % stored.key_id
-    hint = credential.get("hint")
-    if hint and not stored.secret.startswith(hint):
-        return None, "the value it holds for key id %s does not match the secret's hint" % stored.key_id
-    return credential, ""
-
-
-def make_private_parents(path: str, created: list[str] | None = None) -> None:
-    """Create the missing parent directories of ``path`` (mode 0700), appending each to ``created``."""
-    parent = os.path.dirname(path)
-    missing = []
-    while not os.path.isdir(parent):
-        missing.append(parent)
-        parent = os.path.dirname(parent)
-    for directory in reversed(missing):
-        os.mkdir(directory, 0o700)
-        if created is not None:
-            created.append(directory)
-        os.chmod(directory, 0o700)
-
-
-class DestLock:
-    """An exclusive ``flock`` on ``.<dest name>.lock`` next to dest, held from the first read of the
-    application until the new value is stored, so that concurrent runs on one dest create one secret.
-
-    The kernel releases it when the process ends, however it ends: a killed run leaves no stale lock.
-    Holding it, a run removes the temporary files (SecretFile) that killed runs left next to dest.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = os.path.join(os.path.dirname(path), ".%s.lock" % os.path.basename(path))
-        self.dest = path
-        self.fd: int | None = None
-
-    def __enter__(self) -> DestLock:
-        try:
-            make_private_parents(self.path)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        except OSError as exc:
-            raise ConfigurationError(
-                "Cannot write dest %s: cannot create its lock file %s: %s. Nothing was created."
-                % (self.dest, self.path, exc.strerror or exc),
-                option="dest",
-            ) from None
-        deadline = time.monotonic() + LOCK_TIMEOUT
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise PartnerCenterCollectionError(
-                        "Another run has been managing dest %s for more than %d seconds (it holds %s); nothing was changed."
-                        % (self.dest, LOCK_TIMEOUT, self.path),
-                        hint="Let the other run finish, then rerun.",
-                    ) from None
-                time.sleep(0.2)
-        self.fd = fd
-        self._remove_stale_temporaries()
-        return self
-
-    def _remove_stale_temporaries(self) -> None:
-        """Remove ``.<dest name>.<hex>.tmp`` files: with the lock held, no other run is writing one."""
-        directory, name = os.path.split(self.dest)
-        pattern = re.compile(r"^\.%s\.[0-9a-f]{32}\.tmp$" % re.escape(name))
-        with contextlib.suppress(OSError):
-            for entry in os.listdir(directory):
-                if pattern.match(entry):
-                    with contextlib.suppress(OSError):
-                        os.unlink(os.path.join(directory, entry))
-
-    def __exit__(self, *args: t.Any) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # releases the lock
-            self.fd = None
-
-
-class SecretFile:
-    """Atomic, private writing of the dest file.
-
-    ``prepare`` runs before the secret is created: it creates missing parent directories (0700) and
-    a 0600 temporary file next to ``path``, so a dest that cannot be written fails before anything
-    exists. ``commit`` writes, fsyncs and renames it over ``path``; ``discard`` undoes ``prepare``.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.tmp: str | None = None
-        self.created_dirs: list[str] = []
-
-    def prepare(self) -> None:
-        try:
-            make_private_parents(self.path, self.created_dirs)
-            tmp = os.path.join(os.path.dirname(self.path), ".%s.%s.tmp" % (os.path.basename(self.path), uuid.uuid4().hex))
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-            os.close(fd)
-            self.tmp = tmp
-        except OSError as exc:
-            self.discard()
-            raise ConfigurationError(
-                "Cannot write dest %s: %s. Nothing was created." % (self.path, exc.strerror or exc), option="dest"
-            ) from None
-
-    def commit(self, data: t.Mapping[str, t.Any]) -> None:
-        if self.tmp is None:
-            self.prepare()
-        tmp = t.cast(str, self.tmp)
-        content = (json.dumps(dict(data), indent=2, sort_keys=False) + "\n").encode("utf-8")
-        fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
-        self.tmp = None
-        self.created_dirs = []
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(os.path.dirname(self.path), os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-
-    def discard(self) -> None:
-        if self.tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self.tmp)
-            self.tmp = None
-        for directory in reversed(self.created_dirs):
-            with contextlib.suppress(OSError):
-                os.rmdir(directory)
-        self.created_dirs = []
-
 
 # -------------------------------------------------------------------------------------------------
 # The module
 # -------------------------------------------------------------------------------------------------
 
+# A pending addition that matches no secret is kept this long (a just-created secret may not show in
+# reads yet), then forgotten at the store's next write.
+PENDING_GRACE_SECONDS = 3600.0
 
-def validate_params(p: t.Mapping[str, t.Any], now: float) -> tuple[Lifetime | None, str | None, str | None]:
-    """Check the options before any request: the lifetime (present), key_id and dest."""
+
+class Options(t.NamedTuple):
+    """The checked options: what the run needs besides the raw parameters."""
+
+    lifetime: Lifetime | None
+    key_id: str | None
+    store: FileStore | None
+
+
+class SecretValueMissing(PartnerCenterCollectionError):
+    """The store holds no value while the application has valid secrets with this display name."""
+
+    kind = "secret_value_missing"
+
+
+def validate_params(p: t.Mapping[str, t.Any], now: float) -> Options:
+    """Check the options before any request: the lifetime (present), key_id and the store."""
     state = p.get("state") or "present"
     display_name = p.get("display_name")
     if display_name is not None and not str(display_name).strip():
@@ -665,6 +519,14 @@ def validate_params(p: t.Mapping[str, t.Any], now: float) -> tuple[Lifetime | No
     renew = 30 if renew is None else renew
     if isinstance(renew, bool) or not isinstance(renew, int) or renew < 0:
         raise ConfigurationError("renew_before_days must be 0 or more; got %r." % (renew,), option="renew_before_days")
+    lock_timeout = p.get("lock_timeout")
+    lock_timeout = DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
+    if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int) or lock_timeout < 0:
+        raise ConfigurationError("lock_timeout must be 0 or more seconds; got %r." % (lock_timeout,), option="lock_timeout")
+    missing_value = p.get("missing_value") or "fail"
+    if missing_value not in MISSING_VALUE_CHOICES:
+        raise ConfigurationError("missing_value must be one of %s; got %r." % (", ".join(MISSING_VALUE_CHOICES), missing_value),
+                                 option="missing_value")
     lifetime = None
     if state == "present":
         if display_name is None:
@@ -676,13 +538,20 @@ def validate_params(p: t.Mapping[str, t.Any], now: float) -> tuple[Lifetime | No
                 % (renew, lifetime.days),
                 option="renew_before_days",
             )
+        if p.get("retire_previous") and p.get("dest") is None:
+            raise ConfigurationError(
+                "retire_previous needs dest: it removes only the secrets that the store held before the current one, and "
+                "without a store the module cannot tell which secrets are its own. To remove one secret, use state=absent "
+                "with its key_id.",
+                option="retire_previous",
+            )
     else:
         if display_name is None and key_id is None:
             raise ConfigurationError("state=absent needs display_name or key_id.", option="display_name")
         if p.get("rotate"):
             raise ConfigurationError("rotate applies to state=present only.", option="rotate")
-    dest = check_dest_path(p.get("dest"))
-    return lifetime, key_id, dest
+    store = FileStore.from_option(p["dest"], lock_timeout=lock_timeout) if p.get("dest") is not None else None
+    return Options(lifetime, key_id, store)
 
 
 def _read_application(module: t.Any) -> dict[str, t.Any] | None:
@@ -701,21 +570,20 @@ def _find_application(module: t.Any, wait: bool) -> dict[str, t.Any] | None:
         return None
 
 
-def stored_but_not_visible(stored: Stored | None, managed: t.Sequence[t.Mapping[str, t.Any]], now: float) -> bool:
-    """Whether dest holds a secret created moments ago that the application does not show (yet)."""
-    if stored is None or credential_with_key(managed, stored.key_id) is not None:
+def stored_but_not_visible(record: SecretRecord | None, managed: t.Sequence[t.Mapping[str, t.Any]], now: float) -> bool:
+    """Whether the store holds a secret created moments ago that the application does not show (yet)."""
+    if record is None or not record.held_key_id or credential_with_key(managed, record.held_key_id) is not None:
         return False
-    started = parse_datetime(stored.data.get("start_date_time"))
-    return started is not None and now - RECENT_DEST_SECONDS <= started <= now + 60
+    started = parse_datetime(record.start_date_time)
+    return started is not None and now - RECENT_STORE_SECONDS <= started <= now + 60
 
 
 def _wait_for_secret(module: t.Any, app: dict[str, t.Any], key_id: str) -> dict[str, t.Any]:
     """The application once it shows the secret ``key_id``, within consistency_timeout; else as it was.
 
-    A run that stored a new secret a moment ago (another run on this dest, or this play's previous
+    A run that stored a new secret a moment ago (another run on this store, or this play's previous
     task) may be followed by reads that do not show it yet (directory replication,
-    https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/): replacing it
-    then would leave its value's owner with a secret that is about to be removed.
+    https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/).
     """
 
     def shows(found: dict[str, t.Any] | None) -> bool:
@@ -726,6 +594,33 @@ def _wait_for_secret(module: t.Any, app: dict[str, t.Any], key_id: str) -> dict[
                                                                 what="secret %s of the application" % key_id))
     except ConsistencyTimeout:
         return app
+
+
+def check_record_owner(record: SecretRecord | None, store: FileStore, app: t.Mapping[str, t.Any], display_name: str,
+                       tenant_id: str | None) -> None:
+    """Refuse to use a store record that belongs to another tenant, application or secret name."""
+    if record is None:
+        return
+    where = store.description
+    theirs, ours = str(record.tenant_id or "").lower(), str(tenant_id or "").lower()
+    if is_guid(theirs) and is_guid(ours) and theirs != ours:
+        raise ConfigurationError(
+            "%s holds the secret of another tenant (%s), not of %s; it was left alone and nothing was changed. Keep one "
+            "store per tenant and application (the roles name the file after the inventory host and the app)." % (where, theirs, ours),
+            option=store.option,
+        )
+    if str(record.app_id or "").lower() != str(app.get("appId") or "").lower():
+        raise ConfigurationError(
+            "%s holds the secret of another application (app_id %s), not of %s; it was left alone and nothing was changed. "
+            "Use one store per application." % (where, record.app_id, app.get("appId")),
+            option=store.option,
+        )
+    if record.display_name is not None and record.display_name != display_name:
+        raise ConfigurationError(
+            "%s holds the secret named %r of this application, not %r; it was left alone and nothing was changed. Use one "
+            "store per secret." % (where, record.display_name, display_name),
+            option=store.option,
+        )
 
 
 def _describe_target(p: t.Mapping[str, t.Any]) -> str:
@@ -743,8 +638,6 @@ def _tenant_id(module: t.Any) -> str | None:
         if claims.get("tid"):
             return str(claims["tid"])
     return module.params.get("tenant_id")
-
-
 def _read_policy(module: t.Any) -> dict[str, t.Any] | None:
     """The tenant's default app management policy, or None (and one warning) when it cannot be read."""
     try:
@@ -795,9 +688,10 @@ def _add_password(module: t.Any, app: t.Mapping[str, t.Any], display_name: str, 
 
 def _ambiguous_hint(display_name: str) -> str:
     return (
-        "The secret may have been created anyway, with its value lost: addPassword is not retried, to avoid a second "
-        "secret. Rerun the task: with dest, the rerun replaces such a secret and then removes it; without dest, look "
-        "for a secret named %r that you do not hold and remove it (state=absent with its key_id)." % display_name
+        "The secret may have been created anyway, with its value lost; retries within retry_timeout did not get an answer. "
+        "Rerun the task: with dest, the store recorded the attempt before it was made, so the rerun removes such a secret "
+        "once a new value is stored; without dest, look for a secret named %r that you do not hold and remove it "
+        "(state=absent with its key_id)." % display_name
     )
 
 
@@ -818,21 +712,27 @@ def _remove_password(module: t.Any, app: t.Mapping[str, t.Any], key_id: str) -> 
 def run_pc_app_secret(module: t.Any, now: float | None = None) -> dict[str, t.Any]:
     """The pc_app_secret module: returns the result mapping (changed, action, key_id, ...)."""
     p = module.params
-    lifetime, key_id, dest = validate_params(p, time.time() if now is None else now)
+    options = validate_params(p, time.time() if now is None else now)
     module.validate()
-    locking = dest is not None and (p.get("state") or "present") == "present" and not module.check_mode
-    with DestLock(t.cast(str, dest)) if locking else contextlib.nullcontext():
+    writing = (p.get("state") or "present") == "present" and not module.check_mode
+    if options.store is not None:
+        # A folder another user can write is refused here, before any request to Microsoft Graph.
+        for warning in options.store.check(create=writing):
+            module.module.warn(warning)
+    locking = options.store is not None and writing
+    with options.store.lock() if locking and options.store else contextlib.nullcontext():
+        if locking and options.store:
+            options.store.remove_stale_temporaries()
         # The clock is read once the lock is held: the wait for it may have been long.
-        return _run(module, lifetime, key_id, dest, time.time() if now is None else now)
+        return _run(module, options, time.time() if now is None else now)
 
 
-def _run(module: t.Any, lifetime: Lifetime | None, key_id: str | None, dest: str | None, now: float) -> dict[str, t.Any]:
-    """pc_app_secret once its options are checked (and, for a write with dest, its lock is held)."""
+def _run(module: t.Any, options: Options, now: float) -> dict[str, t.Any]:
+    """pc_app_secret once its options are checked (and, for a write with a store, its lock is held)."""
     p = module.params
     state = p.get("state") or "present"
     display_name = p.get("display_name")
     check_mode = module.check_mode
-    warn = module.module.warn
     result: dict[str, t.Any] = {
         "changed": False,
         "action": "none",
@@ -844,9 +744,10 @@ def _run(module: t.Any, lifetime: Lifetime | None, key_id: str | None, dest: str
         "start_date_time": None,
         "end_date_time": None,
         "days_to_expiry": None,
-        "dest": dest,
+        "dest": options.store.path if options.store else None,
         "retired_key_ids": [],
         "orphan_key_ids": [],
+        "unheld_key_ids": [],
         "secrets": [],
         "policy_violations": [],
     }
@@ -857,7 +758,7 @@ def _run(module: t.Any, lifetime: Lifetime | None, key_id: str | None, dest: str
         if state == "absent":
             return dict(result, msg="No application matches %s: no secret to remove." % _describe_target(p))
         if check_mode:
-            warn("No application matches %s (yet); a real run would create the secret once it exists." % _describe_target(p))
+            module.module.warn("No application matches %s (yet); a real run would create the secret once it exists." % _describe_target(p))
             return dict(result, changed=True, action="created", msg="Would create secret %r once the application exists." % display_name)
         raise ConfigurationError(
             "No application matches %s in this tenant (waited up to consistency_timeout=%ss in case it was just created)."
@@ -865,85 +766,61 @@ def _run(module: t.Any, lifetime: Lifetime | None, key_id: str | None, dest: str
             option="app_display_name" if p.get("app_display_name") else None,
         )
     result.update(app_id=app.get("appId"), object_id=app.get("id"))
-    credentials = [dict(c) for c in app.get("passwordCredentials") or []]
     if state == "absent":
-        return _run_absent(module, app, credentials, display_name, key_id, dest, now, result)
+        credentials = [dict(c) for c in app.get("passwordCredentials") or []]
+        return _run_absent(module, app, credentials, display_name, options.key_id, options.store, now, result)
+    return _run_present(module, app, options, now, result)
 
-    lifetime = t.cast(Lifetime, lifetime)
-    renew_before_days = p.get("renew_before_days")
-    renew_before_days = 30 if renew_before_days is None else renew_before_days
+
+def _run_present(module: t.Any, app: dict[str, t.Any], options: Options, now: float, result: dict[str, t.Any]) -> dict[str, t.Any]:
+    """``state=present``: plan against the store's record, then create, store and remove what the plan says."""
+    p = module.params
+    display_name = p["display_name"]
+    store = options.store
+    lifetime = t.cast(Lifetime, options.lifetime)
+    renew_before_days = 30 if p.get("renew_before_days") is None else p["renew_before_days"]
     managed = managed_secrets(app, display_name)
-    held = None
-    dest_reason = ""
-    if dest:
-        stored, dest_reason = read_dest(dest)
-        check_dest_owner(stored, dest, app, display_name)
-        if stored_but_not_visible(stored, managed, now):
-            app = _wait_for_secret(module, app, stored.key_id)
+    snapshot = Snapshot(None, "", None)
+    tenant_id = None
+    if store is not None:
+        tenant_id = _tenant_id(module)
+        snapshot = store.read()
+        check_record_owner(snapshot.record, store, app, display_name, tenant_id)
+        if snapshot.record is not None and stored_but_not_visible(snapshot.record, managed, now):
+            app = _wait_for_secret(module, app, snapshot.record.held_key_id)
             managed = managed_secrets(app, display_name)
-        held, why = held_secret(stored, managed)
-        if stored is not None and held is None:
-            dest_reason = "%s: %s" % (dest, why)
     plan = plan_present(
         managed,
         now=now,
         renew_before_days=renew_before_days,
         rotate=bool(p.get("rotate")),
         retire_previous=bool(p.get("retire_previous")),
-        use_dest=bool(dest),
-        held=held,
-        dest_reason=dest_reason,
+        use_store=store is not None,
+        record=snapshot.record,
+        store_reason=snapshot.reason,
+        missing_value=p.get("missing_value") or "fail",
         requested_end=lifetime.end,
     )
+    result["unheld_key_ids"] = [str(c.get("keyId")) for c in plan.unheld]
+    if plan.value_missing:
+        return _value_missing(module, plan, t.cast(FileStore, store), managed, now, result)
+    if plan.unheld:
+        module.module.warn(
+            "The application has valid secret(s) named %r whose value %s does not hold: %s. They were left alone: another "
+            "store, host, checkout or a person holds their value." % (display_name, t.cast(FileStore, store).description,
+                                                                       describe_secrets(plan.unheld, now)))
     start, end = lifetime.dates(now)
-    violations: list[str] = []
-    if plan.create:
-        if lifetime.end is not None and lifetime.end <= now + renew_before_days * DAY:
-            warn("end_date_time %s is within renew_before_days (%d): the new secret starts inside its renewal window."
-                 % (format_datetime(end), renew_before_days))
-        violations = policy_violations(_read_policy(module), app, end - start, lifetime.text)
-        result["policy_violations"] = violations
-        if violations and not check_mode:
-            error = AppManagementPolicyError(" ".join(violations) + " Nothing was changed.", hint=POLICY_HINT)
-            error.result = {"policy_violations": violations, "action": plan.action, "app_id": app.get("appId")}
-            raise error
+    violations = _check_policy(module, plan, app, lifetime, start, end, now, renew_before_days, result)
 
     before = [secret_view(c, now) for c in managed]
-    removing = {c.get("keyId") for c in plan.remove}
-    kept = [secret_view(c, now) for c in managed if c.get("keyId") not in removing]
-    if check_mode:
-        planned = None
-        if plan.create:
-            planned = {
-                "key_id": None,
-                "display_name": display_name,
-                "hint": None,
-                "start_date_time": format_datetime(start),
-                "end_date_time": format_datetime(end),
-                "days_to_expiry": int(math.floor((end - now) / DAY)),
-            }
-        after = kept + ([planned] if planned else [])
-        module.set_diff({"secrets": before}, {"secrets": after})
-        for violation in violations:
-            warn(violation)
-        shown = planned or secret_view(plan.keep, now)
-        removed = [str(c.get("keyId")) for c in plan.remove]
-        result.update(
-            changed=plan.create or bool(removed),
-            action=plan.action if plan.create else ("removed" if removed else "none"),
-            secrets=after,
-            retired_key_ids=removed,
-            orphan_key_ids=[str(c.get("keyId")) for c in plan.orphans],
-            **_current_fields(shown),
-        )
-        result["msg"] = _message(plan, shown, dest, check_mode=True, violations=violations, retired=removed)
-        return result
+    if module.check_mode:
+        return _report_check_mode(module, plan, store, managed, display_name, start, end, now, violations, result)
 
-    created, secret_text, lost = (None, None, [])
+    created, secret_text, lost_now = (None, None, [])
     if plan.create:
-        created, secret_text, lost = _create_and_store(module, app, display_name, start, end, dest)
+        created, secret_text, lost_now = _create_and_store(module, app, plan, store, snapshot, tenant_id, display_name, start, end, now)
 
-    retired = list(lost)
+    retired = list(lost_now)
     for credential in plan.remove:
         key = str(credential.get("keyId"))
         try:
@@ -953,81 +830,179 @@ def _run(module: t.Any, lifetime: Lifetime | None, key_id: str | None, dest: str
             if created is None:
                 raise
             text = exc.to_message() if isinstance(exc, PartnerCenterCollectionError) else "%s: %s" % (type(exc).__name__, exc)
-            warn("Could not remove secret %s after creating %s: %s" % (key, created.get("keyId"), text))
+            module.module.warn("Could not remove secret %s after creating %s: %s" % (key, created.get("keyId"), text))
 
     after = [secret_view(c, now) for c in managed if c.get("keyId") not in retired] + ([secret_view(created, now)] if created else [])
     module.set_diff({"secrets": before}, {"secrets": after})
-    shown = secret_view(created, now) if created else secret_view(plan.keep, now)
-    orphan_ids = {str(c.get("keyId")) for c in plan.orphans} | set(lost)
+    shown = secret_view(created, now) if created else secret_view(plan.current, now)
+    lost_ids = {str(c.get("keyId")) for c in plan.lost} | set(lost_now)
     result.update(
         changed=bool(created) or bool(retired),
-        action=plan.action if created else ("removed" if retired else "none"),
+        action=plan.action if created or plan.action == "repaired" and retired else ("removed" if retired else "none"),
         secrets=after,
         retired_key_ids=retired,
-        orphan_key_ids=[k for k in retired if k in orphan_ids],
+        orphan_key_ids=[k for k in retired if k in lost_ids],
         **_current_fields(shown),
     )
-    result["msg"] = _message(plan, shown, dest, check_mode=False, violations=[], retired=retired)
-    if lost:
-        result["msg"] += " Removed the secret(s) that failed addPassword attempts created, with their value lost: %s." % ", ".join(lost)
+    result["msg"] = _message(plan, shown, store, check_mode=False, violations=[], retired=retired)
+    if lost_now:
+        result["msg"] += " Removed the secret(s) that failed addPassword attempts created, with their value lost: %s." % ", ".join(lost_now)
     if secret_text is not None:
         result["secret_text"] = secret_text
     return result
 
 
+def _value_missing(module: t.Any, plan: Plan, store: FileStore, managed: t.Sequence[dict[str, t.Any]], now: float,
+                   result: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The store holds no value while valid secrets exist: fail (check mode: say that a real run would), list them."""
+    text = (
+        "%s holds no value for the valid secret(s) named %r of application %s%s: %s. Nothing was changed: a secret whose value "
+        "may be in use elsewhere is never replaced or removed. To proceed, point dest at the store that holds the value (for "
+        "example the file written by the run that created the secret), or set missing_value=add to add a new secret beside "
+        "them (they stay valid until they expire, or until you remove one with state=absent and its key_id)."
+        % (store.description, module.params["display_name"], result["app_id"],
+           " (%s)" % plan.store_reason if plan.store_reason else "", describe_secrets(plan.unheld, now))
+    )
+    views = [secret_view(c, now) for c in managed]
+    module.set_diff({"secrets": views}, {"secrets": views})
+    result.update(secrets=views)
+    if module.check_mode:
+        module.module.warn("A real run would fail: " + text)
+        result["msg"] = "A real run would fail: " + text
+        return result
+    error = SecretValueMissing(text)
+    error.result = {key: result[key] for key in ("app_id", "object_id", "dest", "unheld_key_ids", "secrets")}
+    raise error
+
+
+def _check_policy(module: t.Any, plan: Plan, app: t.Mapping[str, t.Any], lifetime: Lifetime, start: float, end: float,
+                  now: float, renew_before_days: int, result: dict[str, t.Any]) -> list[str]:
+    """The app management policy's objections to the new secret (a real run fails on them)."""
+    if not plan.create:
+        return []
+    if lifetime.end is not None and lifetime.end <= now + renew_before_days * DAY:
+        module.module.warn("end_date_time %s is within renew_before_days (%d): the new secret starts inside its renewal window."
+                           % (format_datetime(end), renew_before_days))
+    violations = policy_violations(_read_policy(module), app, end - start, lifetime.text)
+    result["policy_violations"] = violations
+    if violations and not module.check_mode:
+        error = AppManagementPolicyError(" ".join(violations) + " Nothing was changed.", hint=POLICY_HINT)
+        error.result = {"policy_violations": violations, "action": plan.action, "app_id": app.get("appId")}
+        raise error
+    return violations
+
+
+def _report_check_mode(module: t.Any, plan: Plan, store: FileStore | None, managed: t.Sequence[dict[str, t.Any]], display_name: str,
+                       start: float, end: float, now: float, violations: list[str], result: dict[str, t.Any]) -> dict[str, t.Any]:
+    """What a real run would do, with nothing written."""
+    removing = {c.get("keyId") for c in plan.remove}
+    planned = None
+    if plan.create:
+        planned = {
+            "key_id": None,
+            "display_name": display_name,
+            "hint": None,
+            "start_date_time": format_datetime(start),
+            "end_date_time": format_datetime(end),
+            "days_to_expiry": int(math.floor((end - now) / DAY)),
+        }
+    after = [secret_view(c, now) for c in managed if c.get("keyId") not in removing] + ([planned] if planned else [])
+    module.set_diff({"secrets": [secret_view(c, now) for c in managed]}, {"secrets": after})
+    for violation in violations:
+        module.module.warn(violation)
+    shown = planned or secret_view(plan.current, now)
+    removed = [str(c.get("keyId")) for c in plan.remove]
+    result.update(
+        changed=plan.create or bool(removed),
+        action=plan.action if plan.create or plan.action == "repaired" else ("removed" if removed else "none"),
+        secrets=after,
+        retired_key_ids=removed,
+        orphan_key_ids=[str(c.get("keyId")) for c in plan.lost],
+        **_current_fields(shown),
+    )
+    result["msg"] = _message(plan, shown, store, check_mode=True, violations=violations, retired=removed)
+    return result
+
+
 def _create_and_store(
-    module: t.Any, app: t.Mapping[str, t.Any], display_name: str, start: float, end: float, dest: str | None
+    module: t.Any, app: t.Mapping[str, t.Any], plan: Plan, store: FileStore | None, snapshot: Snapshot, tenant_id: str | None,
+    display_name: str, start: float, end: float, now: float,
 ) -> tuple[dict[str, t.Any], str | None, list[str]]:
-    """addPassword, then (with dest) the value goes to the file at once. Returns the secret, its value
-    (without dest) and the key ids of the secrets that failed attempts created and that were removed."""
-    target = SecretFile(dest) if dest else None
-    if target:
-        target.prepare()  # a dest that cannot be written fails here, before the secret exists
-    try:
-        created, failed_attempts = _add_password_retrying(module, app, display_name, start, end)
-    except BaseException:
-        if target:
-            target.discard()
-        raise
+    """Record the addition in the store, addPassword, store the value. Returns the secret, its value
+    (without a store) and the key ids of the secrets that failed attempts created and that were removed.
+
+    The store's record names the addition (display name, start and end) before addPassword is sent,
+    so that whatever happens next (a lost answer, a crash, a failed write) the secret it may create
+    can be recognised as this store's own and removed by this run or the next one.
+    """
+    addition = PendingAddition(display_name, format_datetime(start), format_datetime(end))
+    version = snapshot.version
+    if store is not None:
+        base = snapshot.record or SecretRecord(tenant_id=tenant_id, cloud=module.cloud.name, app_id=app.get("appId"),
+                                               display_name=display_name)
+        try:
+            version = store.write(base._replace(pending=(*base.pending, addition)), version)
+        except OSError as exc:
+            raise ConfigurationError(
+                "Cannot write %s: %s. Nothing was created." % (store.description, exc.strerror or exc), option=store.option
+            ) from None
+    created, failed_attempts = _add_password_retrying(module, app, display_name, start, end)
     secret_text = created.pop("secretText", None)
     if not secret_text:
-        if target:
-            target.discard()
         raise PartnerCenterCollectionError(
             "Microsoft Graph created secret %s but returned no value (secretText); it cannot be used." % created.get("keyId"),
             hint="Remove it with state=absent and its key_id, then rerun.",
         )
-    if target is not None:
-        _store(module, target, app, created, display_name, secret_text)
+    if store is not None:
+        record = _next_record(module, app, plan, snapshot.record, created, secret_text, tenant_id, addition if failed_attempts else None, now)
+        _store(module, store, version, app, created, record)
         secret_text = None
-    lost = _remove_lost_attempts(module, app, created, start, end) if failed_attempts else []
+    lost = _remove_lost_attempts(module, app, created, addition) if failed_attempts else []
     return created, secret_text, lost
 
 
-def _store(module: t.Any, target: SecretFile, app: t.Mapping[str, t.Any], created: t.Mapping[str, t.Any], display_name: str,
-           secret_text: str) -> None:
-    """Write the new secret to dest; when that fails, remove the secret again (its value would be lost)."""
-    dest = target.path
-    data = {
-        "tenant_id": _tenant_id(module),
-        "cloud": module.cloud.name,
-        "app_id": app.get("appId"),
-        "key_id": created.get("keyId"),
-        "display_name": created.get("displayName") or display_name,
-        "secret": secret_text,
-        "start_date_time": created.get("startDateTime"),
-        "end_date_time": created.get("endDateTime"),
-    }
+def _next_record(module: t.Any, app: t.Mapping[str, t.Any], plan: Plan, record: SecretRecord | None, created: t.Mapping[str, t.Any],
+                 secret_text: str, tenant_id: str | None, unresolved: PendingAddition | None, now: float) -> SecretRecord:
+    """The record of the new secret: the secrets the store held before (for retire_previous), and the
+    pending additions whose lost secret may still exist (removed by a later run)."""
+    credentials = app.get("passwordCredentials") or []
+    existing = {str(c.get("keyId", "")).lower() for c in credentials}
+    previous = [str(plan.current["keyId"]).lower()] if plan.current else []
+    previous += [k for k in (record.previous_key_ids if record else ()) if k in existing and k not in previous]
+    known = [str(created.get("keyId", "")).lower(), *previous]
+    pending = [
+        a for a in (record.pending if record else ())
+        if lost_secrets(credentials, [a], known) or (parse_datetime(a.start_date_time) or 0) > now - PENDING_GRACE_SECONDS
+    ]
+    if unresolved is not None:
+        pending.append(unresolved)
+    return SecretRecord(
+        tenant_id=tenant_id,
+        cloud=module.cloud.name,
+        app_id=app.get("appId"),
+        key_id=created.get("keyId"),
+        display_name=created.get("displayName") or module.params["display_name"],
+        secret=secret_text,
+        start_date_time=created.get("startDateTime"),
+        end_date_time=created.get("endDateTime"),
+        previous_key_ids=tuple(previous),
+        pending=tuple(pending),
+    )
+
+
+def _store(module: t.Any, store: FileStore, version: t.Any, app: t.Mapping[str, t.Any], created: t.Mapping[str, t.Any],
+           record: SecretRecord) -> None:
+    """Write the new secret's record; when that fails, remove the secret again (its value would be lost)."""
     try:
-        target.commit(data)
-    except OSError as exc:
-        target.discard()
+        store.write(record, version)
+    except (OSError, PartnerCenterCollectionError) as exc:
         undone = ""
         with contextlib.suppress(PartnerCenterCollectionError):
             if _remove_password(module, app, str(created.get("keyId"))):
                 undone = " The new secret %s was removed again, as its value could not be kept." % created.get("keyId")
+        reason = exc.strerror or str(exc) if isinstance(exc, OSError) else exc.to_message()
         raise PartnerCenterCollectionError(
-            "Could not write dest %s: %s.%s" % (dest, exc.strerror or exc, undone), hint="Check the path and rerun."
+            "Could not write %s: %s.%s" % (store.description, reason, undone), hint="Check the store and rerun."
         ) from None
 
 
@@ -1066,29 +1041,19 @@ def _add_password_retrying(
         http.sleep(wait)
 
 
-def _remove_lost_attempts(
-    module: t.Any, app: t.Mapping[str, t.Any], created: t.Mapping[str, t.Any], start: float, end: float
-) -> list[str]:
-    """Remove the secrets that failed addPassword attempts of this run created: same display name,
-    start and end date as the one created, another key id. Returns their key ids.
-
-    Secrets of other runs never match: their start date is the second they were asked for.
-    """
+def _remove_lost_attempts(module: t.Any, app: t.Mapping[str, t.Any], created: t.Mapping[str, t.Any],
+                          addition: PendingAddition) -> list[str]:
+    """Remove the secrets that failed addPassword attempts of this run created (the same addition,
+    another key id). Returns their key ids."""
     try:
         current = module.graph.get("applications/%s" % app["id"], select=("id", "passwordCredentials"), operation="read_application")
     except PartnerCenterCollectionError as exc:
         module.module.warn("Could not look for secrets lost by the failed addPassword attempts: %s" % exc.to_message())
         return []
-    lost = [
-        str(c.get("keyId"))
-        for c in (current or {}).get("passwordCredentials") or []
-        if c.get("displayName") == created.get("displayName")
-        and str(c.get("keyId", "")).lower() != str(created.get("keyId", "")).lower()
-        and parse_datetime(c.get("startDateTime")) == start
-        and parse_datetime(c.get("endDateTime")) == end
-    ]
+    lost = lost_secrets((current or {}).get("passwordCredentials") or [], [addition], [str(created.get("keyId", ""))])
     removed = []
-    for key in lost:
+    for credential in lost:
+        key = str(credential.get("keyId"))
         try:
             if _remove_password(module, app, key):
                 removed.append(key)
@@ -1105,48 +1070,37 @@ def _current_fields(view: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     }
 
 
-def _message(
-    plan: Plan,
-    shown: t.Mapping[str, t.Any],
-    dest: str | None,
-    *,
-    check_mode: bool,
-    violations: t.Sequence[str],
-    retired: t.Sequence[str] = (),
-) -> str:
+def _message(plan: Plan, shown: t.Mapping[str, t.Any], store: FileStore | None, *, check_mode: bool, violations: t.Sequence[str],
+             retired: t.Sequence[str] = ()) -> str:
     """One human sentence or two about what happened (never the value)."""
+    would = "Would remove" if check_mode else "Removed"
+    lost = [str(c.get("keyId")) for c in plan.lost]
+    others = [str(c.get("keyId")) for c in plan.remove if str(c.get("keyId")) not in lost]
     if not plan.create:
         text = "Nothing to create: %s." % plan.reason
-        if plan.remove:
-            ids = [c.get("keyId") for c in plan.remove]
-            text += " %s the previous secret(s) %s (retire_previous=true)." % ("Would retire" if check_mode else "Retired", ", ".join(map(str, retired or ids)))
+        if lost:
+            text += " %s the secret(s) %s, created by an earlier run on this store whose value never reached it." % (would, ", ".join(lost))
+        if others:
+            text += " %s the previous secret(s) %s that %s held before (retire_previous=true)." % (
+                "Would retire" if check_mode else "Retired", ", ".join(others), store.description if store else "the store")
         return text
-    verb = {"created": "create", "renewed": "renew", "rotated": "rotate", "repaired": "repair"}[plan.action]
+    verb = {"created": "create", "renewed": "renew", "rotated": "rotate", "added": "add"}[plan.action]
     if check_mode:
         text = "Would %s secret %r (%s): a new secret valid until %s." % (verb, shown.get("display_name"), plan.reason, shown.get("end_date_time"))
-        where = " It would be stored in %s." % dest if dest else " Its value would be returned once as secret_text."
+        where = " It would be stored in %s." % store.description if store else " Its value would be returned once as secret_text."
     else:
         text = "%s secret %r (%s): new key id %s (hint %s) valid until %s." % (
-            plan.action.capitalize(),
-            shown.get("display_name"),
-            plan.reason,
-            shown.get("key_id"),
-            shown.get("hint"),
-            shown.get("end_date_time"),
-        )
-        where = " Its value is stored in %s." % dest if dest else " Its value is returned once as secret_text."
+            plan.action.capitalize(), shown.get("display_name"), plan.reason, shown.get("key_id"), shown.get("hint"),
+            shown.get("end_date_time"))
+        where = " Its value is stored in %s." % store.description if store else " Its value is returned once as secret_text."
     text += where
-    orphans = [c.get("keyId") for c in plan.orphans]
-    others = [c.get("keyId") for c in plan.remove if c.get("keyId") not in orphans]
-    if orphans:
-        text += " %s the secret(s) whose value was lost, after storing the new one: %s." % (
-            "Would remove" if check_mode else "Removed",
-            ", ".join(map(str, orphans)),
-        )
+    if lost:
+        text += " %s the secret(s) %s, created by an earlier run on this store whose value never reached it, after storing the " \
+                "new one." % (would, ", ".join(lost))
     if others:
-        text += " %s the previous secret(s) %s (retire_previous=true)." % ("Would retire" if check_mode else "Retired", ", ".join(map(str, others)))
-    elif plan.action in ("renewed", "rotated"):
-        text += " The previous secret(s) stay valid until they expire (retire_previous=false)."
+        text += " %s the previous secret(s) %s (retire_previous=true)." % ("Would retire" if check_mode else "Retired", ", ".join(others))
+    elif plan.action in ("renewed", "rotated", "added"):
+        text += " The other secret(s) stay valid until they expire (retire_previous=false)."
     if violations:
         text += " But: " + " ".join(violations)
     return text
@@ -1158,7 +1112,7 @@ def _run_absent(
     credentials: list[dict[str, t.Any]],
     display_name: str | None,
     key_id: str | None,
-    dest: str | None,
+    store: FileStore | None,
     now: float,
     result: dict[str, t.Any],
 ) -> dict[str, t.Any]:
@@ -1180,14 +1134,13 @@ def _run_absent(
     dest_removed = False
     if retired:
         msg = "%s %d secret(s) (%s): %s." % ("Would remove" if module.check_mode else "Removed", len(retired), plan.reason, ", ".join(retired))
-        if dest:
-            stored, dummy = read_dest(dest)
-            if stored is not None and stored.key_id in {k.lower() for k in retired}:
+        if store is not None:
+            snapshot = store.read()
+            if snapshot.record is not None and snapshot.record.held_key_id in {k.lower() for k in retired}:
                 dest_removed = True
                 if not module.check_mode:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(dest)
-                msg += " %s %s, which held the value of a removed secret." % ("Would delete" if module.check_mode else "Deleted", dest)
+                    store.delete()
+                msg += " %s %s, which held the value of a removed secret." % ("Would delete" if module.check_mode else "Deleted", store.path)
     result.update(
         changed=bool(retired),
         action="removed" if retired else "none",

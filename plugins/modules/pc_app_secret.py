@@ -20,13 +20,21 @@ description:
     consumers can switch over. O(retire_previous=true) removes the previous ones (after the new one is stored), and on
     a run that creates nothing it removes every secret with this display name except the current one: run with
     O(rotate=true) first, then with O(retire_previous=true) once every consumer uses the new value."
-  - The value of a secret exists once, in the response that created it. With O(dest) the module writes it to a file
-    (mode 0600, atomically) before anything else can fail. Without O(dest) it is returned once, as RV(secret_text), by
-    the run that created it; that task should use C(no_log) (see the examples).
-  - "With O(dest), the module always knows the value of the current secret. A run whose O(dest) does not hold it (file
-    missing or unreadable, or holding another key id, for example after a run that was interrupted right after creating a
-    secret) creates a replacement, stores it, and only then removes the secrets whose value was lost (RV(orphan_key_ids),
-    RV(action=repaired)). Secrets older than the one O(dest) held stay (overlap)."
+  - The value of a secret exists once, in the response that created it. With O(dest) the module writes it to a store (a
+    private file, see O(dest)) before anything else can fail, with a record of which secret it is (application, key id,
+    tenant, cloud, dates). Without O(dest) it is returned once, as RV(secret_text), by the run that created it; that task
+    should use C(no_log) (see the examples).
+  - "What is guaranteed about secrets: a run with O(state=present) never removes a secret that it cannot prove it created
+    itself and then lost. The proof is written to the store before the secret is requested (the name and dates of the
+    addition), so a secret whose value never reached the store (a lost answer, a crash, a failed write) is recognised by
+    the run itself or by the next one, and removed once a new value is stored (RV(orphan_key_ids)). Secrets made by a
+    person, by another tool, or held by another store, host or checkout are never removed by O(state=present): they are
+    listed in RV(unheld_key_ids) with a warning. Removal happens only by O(retire_previous) (the secrets this same store
+    held before) or by O(state=absent)."
+  - "A missing value is a decision, not a repair: when O(dest) holds no value (file missing, for example on a new runner)
+    while the application has valid secrets with this display name, the run fails, lists them (key id, name, expiry) and
+    changes nothing. Point O(dest) at the store that holds the value, or set O(missing_value=add) to add a new secret
+    beside them. Check mode reports which of these would happen and does not fail."
   - Before creating a secret the module reads the tenant's default app management policy. A restriction that applies to
     the application and blocks client secrets (C(passwordAddition)) or caps their lifetime (C(passwordLifetime),
     C(maxLifetime)) below the one asked fails the task with the policy's words and nothing is written; in check mode it is
@@ -109,23 +117,46 @@ options:
     default: false
   retire_previous:
     description:
-      - Remove every other secret with this display name, keeping only the current (or new) one. The removal happens after
-        the new secret has been stored.
+      - Remove the secrets that O(dest) held before the current one (a renewal or rotation keeps them, for overlap), and the
+        current one when a new one replaces it in this run. The removal happens after the new secret has been stored.
+      - Only secrets this store held are removed; other secrets with the same display name stay. Needs O(dest).
     type: bool
     default: false
+  missing_value:
+    description:
+      - What a run with O(dest) does when the store holds no value while the application has valid secrets with this
+        display name (held by another store, runner or person).
+      - V(fail) changes nothing, and fails with the list of those secrets and how to proceed.
+      - V(add) adds a new secret beside them and stores it; they stay valid until they expire or are removed explicitly.
+        Use it when each runner or host keeps its own secret.
+    type: str
+    choices: [fail, add]
+    default: fail
+  lock_timeout:
+    description:
+      - Seconds a run waits for another run that manages the same O(dest) (holding its lock file) before it fails, naming
+        the process that holds the lock. Nothing is changed by a run that times out.
+    type: int
+    default: 120
   dest:
     description:
-      - Path of a file, on the host that runs the module, where the value of a new secret is stored as JSON with the keys
-        C(tenant_id), C(cloud), C(app_id), C(key_id), C(display_name), C(secret), C(start_date_time) and C(end_date_time).
-      - The file is written atomically (temporary file in the same directory, mode 0600 from its creation, fsync, rename);
-        missing parent directories are created with mode 0700. It is written before old secrets are removed and before
-        the module returns, and a O(dest) that cannot be written fails before the secret is created.
-      - The file belongs to the module. One that holds the secret of another application or of another display name is
-        left alone and fails the task. With O(state=absent), a file that holds the value of a removed secret is deleted.
+      - Path of a file, on the host that runs the module, that stores the secret's value and its record as JSON with the
+        keys C(tenant_id), C(cloud), C(app_id), C(key_id), C(display_name), C(secret), C(start_date_time),
+        C(end_date_time), C(previous_key_ids) (the secrets it held before) and C(pending) (additions in flight).
+      - Keep one file per tenant, application and secret (the roles name it after the inventory host and the app).
+      - "The folder of the file must belong to the user running the module and must not be writable by group or others;
+        otherwise the task fails before any request. Missing folders are created with mode 0700. The file is written
+        atomically through the descriptor that created it (mode 0600, fsync, rename, fsync of the folder); an existing
+        file with a looser mode is set back to 0600 with a warning. It is read only if it is a regular file of at most 1 MiB."
+      - The record is written before the secret is requested, and again with the value before old secrets are removed and
+        before the module returns; a O(dest) that cannot be written fails before the secret is created.
+      - The file belongs to the module. One that holds the secret of another tenant, application or display name, or that
+        is not a record written by this module, is left alone and fails the task. With O(state=absent), a file that holds
+        the value of a removed secret is deleted.
       - "Runs that manage the same O(dest) at the same time take turns: a lock file C(.<name>.lock) (mode 0600) next to
         O(dest) is held from the first read of the application until the new value is stored, so two concurrent runs
-        create one secret, not two. A run waits up to 10 minutes for the lock, then fails without changing anything.
-        Without O(dest) nothing serialises runs: do not run two tasks for the same secret at once."
+        create one secret, not two. A run waits up to O(lock_timeout) seconds for the lock. Without O(dest) nothing
+        serialises runs: do not run two tasks for the same secret at once."
       - In check mode nothing is written.
     type: path
 notes:
@@ -176,6 +207,13 @@ EXAMPLES = r"""
   register: created_secret
   no_log: true
 
+- name: On a runner that does not hold the value (a new AWX job, another laptop), keep a secret of its own beside the others
+  partnercenter.national_cloud.pc_app_secret:
+    unique_name: partner-center-web
+    display_name: Partner Center
+    dest: "{{ playbook_dir }}/secrets/{{ inventory_hostname }}-partner-center-web.json"
+    missing_value: add
+
 - name: Rotate with overlap (the previous secret stays valid until it expires)
   partnercenter.national_cloud.pc_app_secret:
     app_id: 00000000-0000-0000-0000-000000000000
@@ -184,7 +222,7 @@ EXAMPLES = r"""
     rotate: true
     dest: /etc/partner-center/web-secret.json
 
-- name: Once every consumer uses the new value, retire the previous secrets
+- name: Once every consumer uses the new value, retire the secrets this file held before
   partnercenter.national_cloud.pc_app_secret:
     app_id: 00000000-0000-0000-0000-000000000000
     display_name: Partner Center
@@ -204,8 +242,9 @@ action:
   description:
     - What the run did (or would do in check mode).
     - V(created) (first secret with this display name), V(renewed) (the current one expires within the renewal window or
-      has expired), V(rotated) (O(rotate=true)), V(repaired) (O(dest) did not hold the value of the current secret),
-      V(removed) (O(state=absent), or O(retire_previous=true) with nothing to create) or V(none).
+      has expired), V(rotated) (O(rotate=true)), V(added) (O(missing_value=add), a new secret beside valid ones whose value
+      the store does not hold), V(repaired) (removed secrets that an earlier run on this store created and lost, nothing
+      created), V(removed) (O(state=absent), or O(retire_previous=true) with nothing to create) or V(none).
   returned: always
   type: str
   sample: renewed
@@ -266,8 +305,16 @@ retired_key_ids:
   sample: [0e9c6a3b-7d41-4b8e-9f20-5a6c7d8e9f01]
 orphan_key_ids:
   description:
-    - Key ids of the secrets removed because their value was lost (not in O(dest), or created by a failed addPassword attempt
-      of this run), after the replacement was stored.
+    - Key ids of the secrets removed because this module created them and their value was lost (a failed addPassword
+      attempt of this run, or an addition O(dest) recorded but whose value never reached it).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+unheld_key_ids:
+  description:
+    - Key ids of valid secrets with this display name whose value O(dest) does not hold (another store, runner or a person
+      holds it). They are never removed by O(state=present).
   returned: always
   type: list
   elements: str
@@ -346,6 +393,8 @@ def main() -> None:
         rotate=dict(type="bool", default=False),
         retire_previous=dict(type="bool", default=False),
         dest=dict(type="path"),
+        missing_value=dict(type="str", default="fail", choices=["fail", "add"]),
+        lock_timeout=dict(type="int", default=120),
     )
     module = PartnerCenterModule(
         argument_spec,

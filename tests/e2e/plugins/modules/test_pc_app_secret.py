@@ -135,7 +135,9 @@ def test_create_with_dest_then_rerun_changes_nothing(runner, cloud, tmp_path):
     assert stat.S_IMODE(dest.stat().st_mode) == 0o600
     assert stat.S_IMODE(dest.parent.stat().st_mode) == 0o700 and stat.S_IMODE(dest.parent.parent.stat().st_mode) == 0o700
     data = read_dest(dest)
-    assert set(data) == {"tenant_id", "cloud", "app_id", "key_id", "display_name", "secret", "start_date_time", "end_date_time"}
+    assert set(data) == {"tenant_id", "cloud", "app_id", "key_id", "display_name", "secret", "start_date_time", "end_date_time",
+                         "previous_key_ids", "pending"}
+    assert data["previous_key_ids"] == [] and data["pending"] == []
     expected = (tenant["tenant_id"], cloud, app["appId"], created["keyId"])
     assert (data["tenant_id"], data["cloud"], data["app_id"], data["key_id"]) == expected
     assert data["secret"].startswith(created["hint"]) and data["end_date_time"] == created["endDateTime"]
@@ -239,27 +241,31 @@ def test_renewal_with_retire_previous_removes_the_old_one_after_storing(runner, 
     assert [c["keyId"] for c in secrets(runner, tenant)] == [new["key_id"]]
 
 
-def test_rotation_with_overlap_then_retirement(runner):
+def test_rotation_with_overlap_then_retirement(runner, tmp_path):
     tenant = runner.emulator.tenant("public")
     app = make_app(runner, tenant)
-    first = runner.run(runner.play([secret_task(expires_in="90d")], runner.auth(tenant)))
-    old_value = first.last.result["secret_text"]
-    rotated = runner.run(runner.play([secret_task(expires_in="90d", rotate=True)], runner.auth(tenant)))
+    dest = tmp_path / "secret.json"
+    first = runner.run(runner.play([secret_task(expires_in="90d", dest=str(dest))], runner.auth(tenant)))
+    old_value = read_dest(dest)["secret"]
+    rotated = runner.run(runner.play([secret_task(expires_in="90d", rotate=True, dest=str(dest))], runner.auth(tenant)))
     assert rotated.rc == 0 and rotated.last.result["action"] == "rotated"
-    new_value = rotated.last.result["secret_text"]
-    assert new_value != old_value
+    new_value = read_dest(dest)["secret"]
+    assert new_value != old_value and read_dest(dest)["previous_key_ids"] == [first.last.result["key_id"]]
     assert len(secrets(runner, tenant)) == 2
     for value in (old_value, new_value):
         assert "access_token" in sign_in(runner, tenant, app["appId"], value)
-    retire = runner.run(runner.play([secret_task(expires_in="90d", retire_previous=True)], runner.auth(tenant)), "--diff")
+    retire = runner.run(runner.play([secret_task(expires_in="90d", retire_previous=True, dest=str(dest))], runner.auth(tenant)),
+                        "--diff")
     assert retire.rc == 0 and retire.last.changed and retire.last.result["action"] == "removed"
     assert retire.last.result["retired_key_ids"] == [first.last.result["key_id"]]
     assert [c["keyId"] for c in secrets(runner, tenant)] == [rotated.last.result["key_id"]]
-    assert "secret_text" not in retire.last.result
     assert "access_token" in sign_in(runner, tenant, app["appId"], new_value)
-    again = runner.run(runner.play([secret_task(expires_in="90d", retire_previous=True)], runner.auth(tenant)))
+    again = runner.run(runner.play([secret_task(expires_in="90d", retire_previous=True, dest=str(dest))], runner.auth(tenant)))
     assert again.rc == 0 and not again.last.changed and again.graph_writes() == []
     assert_clean(retire, old_value, new_value)
+    # Without a store, retire_previous cannot tell its own secrets from others': refused before any request.
+    refused = runner.run(runner.play([secret_task(retire_previous=True)], runner.auth(tenant)))
+    assert refused.rc != 0 and "retire_previous needs dest" in refused.last.msg and refused.requests == []
 
 
 # Absent ---------------------------------------------------------------------------------------------
@@ -296,65 +302,148 @@ def test_absent_by_key_id(runner):
     assert wrong.rc != 0 and "not 'Other'" in wrong.last.msg and wrong.graph_writes() == []
 
 
-# Repair ----------------------------------------------------------------------------------------------
+# Custody: a missing value is a decision, never a repair that removes a live secret ---------------------
 
 
-def test_crash_after_creation_is_repaired_on_rerun(runner, tmp_path):
-    """A run that created a secret and died before storing it: the rerun replaces it, then removes it."""
+def valid_key_ids(runner: Runner, tenant: dict[str, Any]) -> set[str]:
+    now = datetime.now(timezone.utc)
+    return {c["keyId"] for c in secrets(runner, tenant)
+            if datetime.fromisoformat(c["endDateTime"].replace("Z", "+00:00")) > now}
+
+
+def test_dest_moved_away_fails_listing_the_secrets_and_removes_nothing(runner, tmp_path):
     tenant = runner.emulator.tenant("usgov")
     app = make_app(runner, tenant)
     dest = tmp_path / "secret.json"
-    lost = add_secret_directly(runner, tenant)  # created, value lost: dest was never written
-    run = runner.run(runner.play([secret_task(dest=str(dest))], runner.auth(tenant)), "-vvv")
-    assert run.rc == 0, run.stdout
-    result = run.last.result
-    assert run.last.changed and result["action"] == "repaired"
-    assert result["orphan_key_ids"] == [lost["keyId"]] == result["retired_key_ids"]
-    assert "value was lost" in result["msg"]
-    # The replacement was stored first, then the orphan removed.
-    assert [w["path"].rsplit("/", 1)[-1] for w in run.graph_writes()] == ["addPassword", "removePassword"]
-    assert run.graph_writes()[1]["body"] == {"keyId": lost["keyId"]}
-    stored = read_dest(dest)
-    assert [c["keyId"] for c in secrets(runner, tenant)] == [stored["key_id"]]
-    assert "access_token" in sign_in(runner, tenant, app["appId"], stored["secret"])
-    assert_clean(run, stored["secret"], lost["secretText"])
-    again = runner.run(runner.play([secret_task(dest=str(dest))], runner.auth(tenant)))
-    assert again.rc == 0 and not again.last.changed and again.graph_writes() == []
+    assert runner.run(runner.play([secret_task(dest=str(dest))], runner.auth(tenant))).rc == 0
+    held = read_dest(dest)
+    dest.rename(tmp_path / "moved.json")
+    check = runner.run(runner.play([secret_task(dest=str(dest))], runner.auth(tenant)), "--check", "--diff")
+    assert check.rc == 0 and not check.last.changed and check.graph_writes() == []
+    assert "A real run would fail" in check.last.msg and held["key_id"] in check.last.msg
+    assert check.last.result["unheld_key_ids"] == [held["key_id"]] and check.last.result["retired_key_ids"] == []
+    run = runner.run(runner.play([secret_task(dest=str(dest))], runner.auth(tenant)))
+    assert run.rc != 0 and run.last.failed
+    assert run.graph_writes() == [] and not dest.exists()
+    assert held["key_id"] in run.last.msg and "expires" in run.last.msg and "missing_value=add" in run.last.msg
+    assert run.last.result["unheld_key_ids"] == [held["key_id"]]
+    assert [c["keyId"] for c in secrets(runner, tenant)] == [held["key_id"]]
+    # The add option adds a secret beside it, and removes nothing.
+    added = runner.run(runner.play([secret_task(dest=str(dest), missing_value="add")], runner.auth(tenant)))
+    assert added.rc == 0 and added.last.result["action"] == "added", added.stdout
+    assert [w["path"].rsplit("/", 1)[-1] for w in added.graph_writes()] == ["addPassword"]
+    new = read_dest(dest)
+    assert valid_key_ids(runner, tenant) == {held["key_id"], new["key_id"]}
+    for value in (held["secret"], new["secret"]):
+        assert "access_token" in sign_in(runner, tenant, app["appId"], value)
+    assert_clean(run, held["secret"])
+    assert_clean(added, held["secret"], new["secret"])
 
 
-def test_a_newer_secret_whose_value_was_lost_is_replaced_and_the_held_one_kept(runner, tmp_path):
+def test_two_checkouts_alternating_never_remove_a_secret(runner, tmp_path):
     tenant = runner.emulator.tenant("public")
+    make_app(runner, tenant)
+    checkouts = [tmp_path / "checkout-a" / "secret.json", tmp_path / "checkout-b" / "secret.json"]
+    for turn in range(4):
+        dest = checkouts[turn % 2]
+        run = runner.run(runner.play([secret_task(dest=str(dest), missing_value="add")], runner.auth(tenant)))
+        assert run.rc == 0, run.stdout
+        assert writes(run, "removePassword") == []
+        assert run.last.changed == (turn < 2)
+        if turn >= 2:
+            assert run.graph_writes() == [] and run.last.result["unheld_key_ids"] == [read_dest(checkouts[(turn + 1) % 2])["key_id"]]
+    held = {read_dest(d)["key_id"] for d in checkouts}
+    assert len(held) == 2 and valid_key_ids(runner, tenant) == held
+
+
+def test_three_hosts_sharing_one_app_settle_and_keep_every_held_secret(runner, tmp_path):
+    tenant = runner.emulator.tenant("china")
+    make_app(runner, tenant)
+    auth = runner.auth(tenant)
+    dest = str(tmp_path / "secrets" / "{{ inventory_hostname }}-web.json")
+    play = [{"name": "Three hosts, one app", "hosts": "all", "connection": "local", "gather_facts": False,
+             "module_defaults": {"group/partnercenter.national_cloud.all": auth},
+             "tasks": [secret_task(dest=dest, missing_value="add")]}]
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(json.dumps({"all": {"hosts": {name: {"ansible_python_interpreter": sys.executable}
+                                                           for name in ("one", "two", "three")}}}), encoding="utf-8")
+    for attempt in range(3):
+        run = runner.run(play, "--forks", "3", inventory=inventory)
+        assert run.rc == 0, run.stdout
+        assert writes(run, "removePassword") == []
+        if attempt:
+            assert run.graph_writes() == [] and all(c["changed"] == 0 for c in run.recap().values())
+    held = {read_dest(tmp_path / "secrets" / f"{name}-web.json")["key_id"] for name in ("one", "two", "three")}
+    assert len(held) == 3 and valid_key_ids(runner, tenant) == held
+    # Without the add option the second host to arrive fails clearly instead; nothing is removed.
+    (tmp_path / "secrets" / "three-web.json").unlink()
+    strict = [{**play[0], "tasks": [secret_task(dest=dest)]}]
+    run = runner.run(strict, inventory=inventory)
+    assert run.rc != 0 and run.graph_writes() == []
+    assert [t.host for t in run.module_results() if t.failed] == ["three"]
+    assert valid_key_ids(runner, tenant) == held
+
+
+def test_a_persons_secret_with_the_same_name_survives(runner, tmp_path):
+    tenant = runner.emulator.tenant("usgov_dod")
     make_app(runner, tenant)
     dest = tmp_path / "secret.json"
     assert runner.run(runner.play([secret_task(dest=str(dest))], runner.auth(tenant))).rc == 0
-    held = read_dest(dest)
-    lost = add_secret_directly(runner, tenant)  # e.g. a rotation that died before writing dest
-    run = runner.run(runner.play([secret_task(dest=str(dest))], runner.auth(tenant)))
-    assert run.rc == 0 and run.last.result["action"] == "repaired"
-    assert run.last.result["orphan_key_ids"] == [lost["keyId"]]
+    persons = add_secret_directly(runner, tenant)  # same display name, made in the portal by a person
+    for flags in ((), ("--check",), ()):
+        run = runner.run(runner.play([secret_task(dest=str(dest))], runner.auth(tenant)), *flags)
+        assert run.rc == 0 and not run.last.changed and run.graph_writes() == []
+        assert run.last.result["unheld_key_ids"] == [persons["keyId"]]
+        assert persons["keyId"] in output(run) and "left alone" in output(run)
+    # A rotation with retire_previous removes what this store held before, never the person's secret.
+    old = read_dest(dest)
+    rotated = runner.run(runner.play([secret_task(dest=str(dest), rotate=True, retire_previous=True)], runner.auth(tenant)))
+    assert rotated.rc == 0 and rotated.last.result["retired_key_ids"] == [old["key_id"]]
+    assert valid_key_ids(runner, tenant) == {persons["keyId"], read_dest(dest)["key_id"]}
+    assert_clean(rotated, persons["secretText"], old["secret"])
+
+
+def test_lost_answer_then_the_advised_rerun_removes_only_the_lost_secret(runner, tmp_path):
+    """addPassword took effect but its answer was lost (no retry budget): the store had recorded the
+    addition first, so the rerun knows that secret is its own, stores a new one and removes only it."""
+    tenant = runner.emulator.tenant("public")
+    app = make_app(runner, tenant)
+    persons = add_secret_directly(runner, tenant)  # a person's, same name: must survive
+    dest = tmp_path / "secret.json"
+    runner.emulator.set_faults(seed=3, services=["graph"], match="addPassword$", drop_probability=1, drop_after_processing=1)
+    lost_run = runner.run(runner.play([secret_task(dest=str(dest), missing_value="add")], runner.auth(tenant, retry_timeout=0)))
+    runner.emulator.set_faults()
+    assert lost_run.rc != 0 and "may have been created anyway" in lost_run.last.msg and "Rerun" in lost_run.last.msg
+    [lost] = [c for c in secrets(runner, tenant) if c["keyId"] != persons["keyId"]]
+    record = read_dest(dest)
+    assert record["secret"] is None and len(record["pending"]) == 1
+    rerun = runner.run(runner.play([secret_task(dest=str(dest), missing_value="add")], runner.auth(tenant)))
+    assert rerun.rc == 0, rerun.stdout
+    assert rerun.last.result["orphan_key_ids"] == [lost["keyId"]] == rerun.last.result["retired_key_ids"]
+    assert [w["path"].rsplit("/", 1)[-1] for w in rerun.graph_writes()] == ["addPassword", "removePassword"]
     stored = read_dest(dest)
-    assert {c["keyId"] for c in secrets(runner, tenant)} == {held["key_id"], stored["key_id"]}
+    assert valid_key_ids(runner, tenant) == {persons["keyId"], stored["key_id"]}
+    assert stored["pending"] == record["pending"]  # kept a while (a lost secret may show late), then forgotten
+    assert "access_token" in sign_in(runner, tenant, app["appId"], stored["secret"])
+    again = runner.run(runner.play([secret_task(dest=str(dest), missing_value="add")], runner.auth(tenant)))
+    assert again.rc == 0 and not again.last.changed and again.graph_writes() == []
 
 
-@pytest.mark.parametrize("damage", ["missing", "garbage", "other_key"])
-def test_dest_that_does_not_hold_the_value_is_repaired(runner, tmp_path, damage):
+@pytest.mark.parametrize("damage", ["garbage", "other_key"])
+def test_dest_that_is_not_a_usable_record_is_never_a_reason_to_remove(runner, tmp_path, damage):
     tenant = runner.emulator.tenant("china")
     make_app(runner, tenant)
     dest = tmp_path / "secret.json"
     assert runner.run(runner.play([secret_task(dest=str(dest))], runner.auth(tenant))).rc == 0
     old = read_dest(dest)
-    if damage == "missing":
-        dest.unlink()
-    elif damage == "garbage":
+    if damage == "garbage":
         dest.write_text("not json", encoding="utf-8")
     else:
         dest.write_text(json.dumps({**old, "key_id": "00000000-0000-0000-0000-000000000001"}), encoding="utf-8")
     run = runner.run(runner.play([secret_task(dest=str(dest))], runner.auth(tenant)))
-    assert run.rc == 0, run.stdout
-    assert run.last.result["action"] == "repaired" and run.last.result["orphan_key_ids"] == [old["key_id"]]
-    stored = read_dest(dest)
-    assert [c["keyId"] for c in secrets(runner, tenant)] == [stored["key_id"]]
-    assert stat.S_IMODE(dest.stat().st_mode) == 0o600
+    assert run.rc != 0 and run.graph_writes() == []
+    assert ("not a secret record" if damage == "garbage" else "00000000-0000-0000-0000-000000000001") in run.last.msg
+    assert valid_key_ids(runner, tenant) == {old["key_id"]}
 
 
 def test_dest_of_another_application_is_left_alone(runner, tmp_path):
@@ -366,6 +455,18 @@ def test_dest_of_another_application_is_left_alone(runner, tmp_path):
     run = runner.run(runner.play([secret_task(dest=str(dest))], runner.auth(tenant)))
     assert run.rc != 0 and "another application" in run.last.msg
     assert run.graph_writes() == [] and "abc" in dest.read_text(encoding="utf-8")
+
+
+def test_dest_with_a_loose_mode_is_set_back_to_0600_with_a_warning(runner, tmp_path):
+    tenant = runner.emulator.tenant("public")
+    make_app(runner, tenant)
+    dest = tmp_path / "secret.json"
+    assert runner.run(runner.play([secret_task(dest=str(dest))], runner.auth(tenant))).rc == 0
+    dest.chmod(0o644)
+    run = runner.run(runner.play([secret_task(dest=str(dest))], runner.auth(tenant)))
+    assert run.rc == 0 and run.graph_writes() == []
+    assert "mode 0644" in output(run) and "set to 0600" in output(run)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o600
 
 
 # App management policy --------------------------------------------------------------------------------
@@ -553,7 +654,8 @@ def test_examples_run_against_the_emulator(runner, tmp_path):
     run = runner.run(runner.play(tasks, runner.auth(tenant), vars=variables))
     assert run.rc == 0, run.stdout
     actions = [t.result.get("action") for t in run.module_results()]
-    assert actions == ["created", None, "created", "none", "removed"]  # None: the no_log task's result is hidden
+    # None: the no_log task's result is hidden; "added": a file of its own beside the secrets the others hold.
+    assert actions == ["created", None, "added", "created", "none", "removed"]
     stored = read_dest(runner.workdir / "secrets" / "partner-center-web.json")
     assert stored["app_id"] == web["appId"]
     assert secrets_of(runner, tenant, other["id"]) == []
