@@ -16,7 +16,6 @@ registered app.
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import time
 import typing as t
@@ -30,6 +29,7 @@ from ._graph import BatchItem, body_or_none, key_segment, parse_datetime
 from ._ids import AAD_GRAPH_APP_ID, GRAPH_APP_ID, PARTNER_CENTER_APP_ID
 from ._module import PartnerCenterModule, parse_token_cache
 from ._partner_center import PartnerCenterClient
+from ._secret_stores import FileStore
 
 PORTAL_PATH = "Account settings > App management > Web app > Register existing app"
 # Identity errors that only mean "not replicated yet" right after the app, its service principal,
@@ -57,30 +57,30 @@ def instructions(cloud: Cloud, app: t.Mapping[str, t.Any]) -> str:
     )
 
 
-def webapp_credentials(params: t.Mapping[str, t.Any], tenant_id: str, app_id: str) -> tuple[Credentials, str | None]:
-    """The web app's own credential from the options, and the key id it names (secret file)."""
+def webapp_credentials(params: t.Mapping[str, t.Any], tenant_id: str, app_id: str,
+                       check_mode: bool = False) -> tuple[Credentials, str | None, str]:
+    """The web app's own credential from the options, the key id it names (secret file), and why the
+    secret file holds no value (check mode only: a real run fails on it)."""
     key_id = None
+    missing = ""
     secret = params.get("webapp_client_secret")
     if params.get("webapp_secret_file"):
-        path = params["webapp_secret_file"]
-        try:
-            with open(path, encoding="utf-8") as handle:
-                stored = json.load(handle)
-        except (OSError, ValueError) as exc:
+        # Read like every secret file: a regular file of at most 1 MiB (not /dev/zero, not a FIFO).
+        snapshot = FileStore(os.path.abspath(params["webapp_secret_file"]), option="webapp_secret_file").read()
+        record = snapshot.record
+        if record is not None and record.app_id and str(record.app_id).lower() != app_id.lower():
             raise ConfigurationError(
-                "Cannot read webapp_secret_file %s: %s." % (path, exc), option="webapp_secret_file"
-            ) from None
-        if not isinstance(stored, dict) or not isinstance(stored.get("secret"), str):
-            raise ConfigurationError(
-                "webapp_secret_file %s holds no 'secret' (expected the file written by pc_app_secret's dest)." % path,
+                "webapp_secret_file %s holds a secret of application %s, not of %s." % (params["webapp_secret_file"], record.app_id, app_id),
                 option="webapp_secret_file",
             )
-        if stored.get("app_id") and str(stored["app_id"]).lower() != app_id.lower():
-            raise ConfigurationError(
-                "webapp_secret_file %s holds a secret of application %s, not of %s." % (path, stored["app_id"], app_id),
-                option="webapp_secret_file",
-            )
-        secret, key_id = stored["secret"], stored.get("key_id")
+        if record is None or not record.secret:
+            missing = "webapp_secret_file %s holds no secret value (%s)" % (params["webapp_secret_file"], snapshot.reason)
+            if not check_mode:
+                raise ConfigurationError(
+                    missing + ". Run pc_app_secret with this file as dest first (the web_app role does), or give "
+                    "webapp_client_secret.", option="webapp_secret_file")
+        else:
+            secret, key_id = record.secret, record.key_id
     credentials = Credentials(
         tenant_id=tenant_id,
         client_id=app_id,
@@ -89,7 +89,7 @@ def webapp_credentials(params: t.Mapping[str, t.Any], tenant_id: str, app_id: st
         client_certificate_password=params.get("webapp_certificate_password"),
         auth_method="client_certificate" if params.get("webapp_certificate_path") else "client_secret",
     )
-    return credentials, key_id
+    return credentials, key_id, missing
 
 
 def _valid_now(credential: t.Mapping[str, t.Any], now: float) -> bool:
@@ -110,7 +110,8 @@ class RegistrationCheck:
 
     # Prerequisites ------------------------------------------------------------------------------
 
-    def prerequisites(self, app: t.Mapping[str, t.Any], credentials: Credentials, key_id: str | None) -> list[Prerequisite]:
+    def prerequisites(self, app: t.Mapping[str, t.Any], credentials: Credentials, key_id: str | None,
+                      missing_secret: str = "") -> list[Prerequisite]:
         """Check (and where allowed, fix) what the registration needs, in the portal's order.
 
         Everything is read in one JSON batching round trip: the app's service principal and its
@@ -139,7 +140,10 @@ class RegistrationCheck:
             granted = self.graph.all_pages(body_or_none(assignments) or {}, operation="read_app_role_assignments")
             found.append(self._application_permission(granted, [body_or_none(api) for api in apis]))
             self._note_fresh(service_principal.get("createdDateTime"))
-        found.append(self._credential(app, key_id, credentials.client_secret))
+        if missing_secret:  # check mode only: the run of pc_app_secret that would write it did not happen
+            found.append(Prerequisite("credential", None, missing_secret + "; it is written by a real run of pc_app_secret"))
+        else:
+            found.append(self._credential(app, key_id, credentials.client_secret))
         found.append(self._partner_center_service_principal(body_or_none(partner_center) is not None))
         return found
 
@@ -278,8 +282,8 @@ def run_pc_register_webapp(module: PartnerCenterModule) -> dict[str, t.Any]:
     if app is None:
         missing = [Prerequisite("application", False, "no application matches %s" % _selector(params))]
         return _outcome(module, None, missing, None, None, 0.0, 0, check)
-    credentials, key_id = webapp_credentials(params, params["tenant_id"] or "", app["appId"])
-    prerequisites = check.prerequisites(app, credentials, key_id)
+    credentials, key_id, missing = webapp_credentials(params, params["tenant_id"] or "", app["appId"], module.check_mode)
+    prerequisites = check.prerequisites(app, credentials, key_id, missing)
     if any(p.ok is False for p in prerequisites):
         return _outcome(module, app, prerequisites, None, None, 0.0, 0, check)
     if any(p.ok is None for p in prerequisites):  # check mode: Partner Center's service principal would be created

@@ -123,7 +123,7 @@ class FileStore:
 
     @property
     def description(self) -> str:
-        return "dest %s" % self.path
+        return "%s %s" % (self.option, self.path)
 
     @classmethod
     def from_option(cls, dest: t.Any, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> FileStore:
@@ -177,15 +177,15 @@ class FileStore:
     def read(self) -> Snapshot:
         """The record of the file; a file that is not a record written by this module is refused."""
         version = self._version()
-        content, dummy = read_private_file(self.path, option=self.option, what="dest", max_bytes=MAX_SECRET_FILE_BYTES)
+        content, dummy = read_private_file(self.path, option=self.option, what=self.option, max_bytes=MAX_SECRET_FILE_BYTES)
         if content is None:
             return Snapshot(None, "%s does not exist" % self.path, None)
         try:
             record = SecretRecord.from_mapping(json.loads(content.decode("utf-8")))
         except (ValueError, UnicodeError):
             raise ConfigurationError(
-                "dest %s exists but is not a secret record written by this module (JSON with app_id, key_id and secret); "
-                "it was left alone and nothing was changed. Move it away, or choose another dest." % self.path,
+                "%s exists but is not a secret record written by pc_app_secret (JSON with app_id, key_id and secret); "
+                "it was left alone and nothing was changed. Move it away, or choose another file." % self.description,
                 option=self.option,
             ) from None
         return Snapshot(record, "" if record.secret else "%s holds no value" % self.path, version)

@@ -156,6 +156,22 @@ class Lifetime(t.NamedTuple):
         return start, start + (self.days or 0) * DAY
 
 
+# The portal offers client secrets of at most 24 months, and Microsoft recommends less than 12
+# (https://learn.microsoft.com/entra/identity-platform/how-to-add-credentials).
+PORTAL_MAX_DAYS = 2 * DAYS_PER_YEAR
+
+
+def lifetime_warning(lifetime: Lifetime | None, now: float) -> str | None:
+    """A warning when the asked lifetime goes beyond the portal's 2 years, else None."""
+    if lifetime is None:
+        return None
+    start, end = lifetime.dates(now)
+    if end - start <= PORTAL_MAX_DAYS * DAY + 1:
+        return None
+    return ("%s gives a secret of %s, beyond the 2 years (730 days) that the portal offers; Microsoft recommends lifetimes "
+            "shorter than a year. A tenant policy may refuse it." % (lifetime.text, describe_days(end - start)))
+
+
 def parse_lifetime(expires_in: t.Any, end_date_time: t.Any, now: float) -> Lifetime:
     """The lifetime asked for; ``expires_in`` defaults to 1y. Both given, or a past end date, is an error."""
     if expires_in is not None and end_date_time is not None:
@@ -714,6 +730,9 @@ def run_pc_app_secret(module: t.Any, now: float | None = None) -> dict[str, t.An
     p = module.params
     options = validate_params(p, time.time() if now is None else now)
     module.validate()
+    long_lifetime = lifetime_warning(options.lifetime, time.time() if now is None else now)
+    if long_lifetime:
+        module.module.warn(long_lifetime)
     writing = (p.get("state") or "present") == "present" and not module.check_mode
     if options.store is not None:
         # A folder another user can write is refused here, before any request to Microsoft Graph.

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import COLLECTIONS_PATH, PlaybookRun, Runner
+from tests.second_user import as_nobody, needs_root, shared_folder, start_as_nobody
 
 MODULE = "partnercenter.national_cloud.pc_app_secret"
 APP = "partnercenter.national_cloud.pc_aad_app"
@@ -671,3 +672,51 @@ def test_docs_render_with_ansible_doc():
                                env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH)}, check=False)
     assert completed.returncode == 0, completed.stderr
     assert "renew_before_days" in completed.stdout and "Policy.Read.All" in completed.stdout
+
+
+# As an attacker: a second local user (nobody) -------------------------------------------------------------
+
+
+@needs_root
+@pytest.mark.parametrize("owner", ["nobody", "root-0777"])
+def test_a_dest_folder_others_can_write_is_refused_before_any_request(runner, owner):
+    tenant = runner.emulator.tenant("public")
+    make_app(runner, tenant)
+    with shared_folder() as shared:
+        folder = shared / "secrets"
+        if owner == "nobody":
+            as_nobody("import os\nos.mkdir(%r, 0o755)\n" % str(folder))  # theirs: they could swap files in it
+        else:
+            folder.mkdir()
+            folder.chmod(0o777)
+        dest = folder / "secret.json"
+        for flags in ((), ("--check",)):
+            run = runner.run(runner.play([secret_task(dest=str(dest))], runner.auth(tenant)), *flags)
+            assert run.rc != 0 and run.last.failed
+            assert run.requests == [], "no request to Microsoft before the folder is refused"
+            assert str(folder) in run.last.msg and ("nobody" in run.last.msg if owner == "nobody" else "written by group and others" in run.last.msg)
+            assert "Traceback" not in output(run)
+        assert not dest.exists() and secrets(runner, tenant) == []
+
+
+@needs_root
+def test_a_lock_held_by_another_user_times_out_within_the_bound_naming_the_holder(runner):
+    tenant = runner.emulator.tenant("public")
+    make_app(runner, tenant)
+    with shared_folder(0o755) as folder:
+        dest = folder / "secret.json"
+        lock = folder / ".secret.json.lock"
+        lock.touch(mode=0o644)  # e.g. left by an older tool: readable, so another user can flock it
+        holder = start_as_nobody("import fcntl, os, sys, time\nfd = os.open(%r, os.O_RDONLY)\nfcntl.flock(fd, fcntl.LOCK_EX)\n"
+                                 "print('ready', flush=True)\ntime.sleep(120)\n" % str(lock))
+        try:
+            started = time.monotonic()
+            run = runner.run(runner.play([secret_task(dest=str(dest), lock_timeout=3)], runner.auth(tenant)))
+            elapsed = time.monotonic() - started
+        finally:
+            holder.kill()
+            holder.wait()
+        assert run.rc != 0 and "is locked by process %d" % holder.pid in run.last.msg and "nobody" in run.last.msg
+        assert "lock_timeout" in run.last.msg and "nothing was changed" in run.last.msg
+        assert run.graph_writes() == [] and not dest.exists() and secrets(runner, tenant) == []
+        assert elapsed < 60, elapsed  # the 3 s bound, not the old 10 minutes (generous: ansible-playbook start-up)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import pytest
 
@@ -132,3 +134,18 @@ def test_wrong_secret_fails_clearly(runner):
     assert "none of the application's valid secrets" in run.last.msg
     assert run.identity_requests() == [] or all(r["client_id"] != app["appId"] for r in run.identity_requests())
     assert "Traceback" not in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_a_secret_file_that_is_not_a_regular_file_fails_clearly_at_once(runner, tmp_path, special):
+    """/dev/zero got the module killed for memory, a FIFO hung it: both are refused before reading."""
+    tenant = runner.emulator.tenant("public")
+    app, dummy = web_app(runner, tenant)
+    path = "/dev/zero" if special == "/dev/zero" else str(tmp_path / "fifo")
+    if special == "fifo":
+        os.mkfifo(path)
+    started = time.monotonic()
+    run = runner.run(runner.play([task(app, webapp_secret_file=path)], runner.auth(tenant)), timeout=120)
+    assert run.rc != 0 and "is not a regular file" in run.last.msg and path in run.last.msg
+    assert time.monotonic() - started < 60 and "Traceback" not in run.stdout + run.stderr
+    assert run.graph_writes() == []

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -33,23 +34,23 @@ def secret_params(**params):
 
 
 def test_credentials_from_the_secret_option():
-    credentials, key_id = _registration.webapp_credentials(secret_params(webapp_client_secret="abc~s3cret"), TENANT, APP["appId"])
+    credentials, key_id, missing = _registration.webapp_credentials(secret_params(webapp_client_secret="abc~s3cret"), TENANT, APP["appId"])
     assert credentials.client_id == APP["appId"] and credentials.client_secret == "abc~s3cret" and key_id is None
-    assert credentials.auth_method == "client_secret" and "abc~s3cret" not in repr(credentials)
+    assert credentials.auth_method == "client_secret" and "abc~s3cret" not in repr(credentials) and missing == ""
 
 
 def test_credentials_from_the_secret_file(tmp_path):
     path = tmp_path / "web.json"
     path.write_text(json.dumps({"app_id": APP["appId"].upper(), "key_id": "k1", "secret": "s3cret"}), encoding="utf-8")
-    credentials, key_id = _registration.webapp_credentials(secret_params(webapp_secret_file=str(path)), TENANT, APP["appId"])
-    assert credentials.client_secret == "s3cret" and key_id == "k1"
+    credentials, key_id, missing = _registration.webapp_credentials(secret_params(webapp_secret_file=str(path)), TENANT, APP["appId"])
+    assert credentials.client_secret == "s3cret" and key_id == "k1" and missing == ""
 
 
 @pytest.mark.parametrize("content, message", [
-    (None, "Cannot read webapp_secret_file"),
-    ("not json", "Cannot read webapp_secret_file"),
-    (json.dumps({"app_id": APP["appId"]}), "holds no 'secret'"),
-    (json.dumps(["Zq9-value"]), "holds no 'secret'"),
+    (None, "holds no secret value .*does not exist"),
+    ("not json", "not a secret record"),
+    (json.dumps({"app_id": APP["appId"]}), "holds no secret value"),
+    (json.dumps(["Zq9-value"]), "not a secret record"),
     (json.dumps({"app_id": "00000000-0000-0000-0000-000000000000", "secret": "s"}), "holds a secret of application"),
 ])
 def test_bad_secret_files(tmp_path, content, message):
@@ -61,8 +62,24 @@ def test_bad_secret_files(tmp_path, content, message):
     assert "Zq9-value" not in str(caught.value)
 
 
+def test_a_missing_secret_file_in_check_mode_is_said_not_raised(tmp_path):
+    path = tmp_path / "web.json"
+    credentials, key_id, missing = _registration.webapp_credentials(secret_params(webapp_secret_file=str(path)), TENANT,
+                                                                    APP["appId"], check_mode=True)
+    assert credentials.client_secret is None and key_id is None and "does not exist" in missing
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_secret_files_that_are_not_regular_files_are_refused_at_once(tmp_path, special):
+    path = "/dev/zero" if special == "/dev/zero" else str(tmp_path / "fifo")
+    if special == "fifo":
+        os.mkfifo(path)
+    with pytest.raises(ConfigurationError, match="not a regular file"):
+        _registration.webapp_credentials(secret_params(webapp_secret_file=path), TENANT, APP["appId"])
+
+
 def test_certificate_credentials():
-    credentials, dummy = _registration.webapp_credentials(secret_params(webapp_certificate_path="/x.pem"), TENANT, APP["appId"])
+    credentials, dummy, dummy2 = _registration.webapp_credentials(secret_params(webapp_certificate_path="/x.pem"), TENANT, APP["appId"])
     assert credentials.auth_method == "client_certificate" and credentials.client_certificate_path == "/x.pem"
 
 
