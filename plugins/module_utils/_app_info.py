@@ -122,9 +122,7 @@ class AppAudit:
     def _partner_center(self, app: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         """Whether Partner Center accepts the web app's own app-only call."""
         params = self.module.params
-        credentials, dummy, missing = webapp_credentials(params, params["tenant_id"] or "", app["appId"], check_mode=True)
-        if missing:
-            return {"registered": None, "detail": missing}
+        credentials, dummy, dummy2 = webapp_credentials(params, params["tenant_id"] or "", app["appId"])
         try:
             registered, refusal = RegistrationCheck(self.module).probe(credentials)
         except (AuthenticationError, ServiceError) as exc:

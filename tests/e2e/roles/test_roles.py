@@ -39,7 +39,7 @@ def test_web_app_role(runner, cloud):
     graph_sp = graph.get(f"/servicePrincipals(appId='{GRAPH_APP_ID}')").json()
     assert {r["value"] for r in graph_sp["appRoles"] if r["id"] in roles} == {"Directory.Read.All"}
     [secret] = app["passwordCredentials"]
-    stored_path = runner.workdir / "secrets" / "localhost-web-app.json"
+    stored_path = runner.workdir / "secrets" / "localhost-partner-center-web.json"  # one file per host and app
     stored = json.loads(stored_path.read_text(encoding="utf-8"))
     assert stored["key_id"] == secret["keyId"] and stat.S_IMODE(stored_path.stat().st_mode) == 0o600
     # One year, as the procedure's shorter choice.
@@ -115,6 +115,18 @@ def test_registration_pending_done_and_timeout(runner):
 
     done = runner.run(role_play(runner, tenant, "web_app", web_app_registration_wait_timeout=60))
     assert done.rc == 0 and done.recap()["localhost"]["changed"] == 0 and done.graph_writes() == []
+
+
+def test_secret_lifetime_beyond_two_years_needs_the_role_variable(runner):
+    tenant = runner.emulator.tenant("public")
+    runner.emulator.control("PUT", "/partner-center/settings", json={"auto_register_after": 0})
+    refused = runner.run(role_play(runner, tenant, "web_app", web_app_secret_expires_in="3y"))
+    assert refused.rc != 0 and refused.requests == []
+    assert "1 or 2 years" in next(t for t in refused.tasks if t.failed).msg
+    allowed = runner.run(role_play(runner, tenant, "web_app", web_app_secret_expires_in="1000d",
+                                   web_app_secret_allow_long_lifetime=True))
+    assert allowed.rc == 0, allowed.stdout
+    assert "beyond the 2 years" in allowed.stdout + allowed.stderr  # the module still warns
 
 
 @pytest.mark.parametrize("role, variables, message", [
