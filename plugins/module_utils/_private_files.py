@@ -122,8 +122,8 @@ def read_private_file(path: str, *, option: str | None, what: str, max_bytes: in
             "Cannot read %s %s: %s." % (what, path, "it is a symbolic link" if os.path.islink(path) else exc.strerror or exc),
             option=option,
         ) from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
+    try:
+        info = os.fstat(fd)  # of the descriptor that is read: what is checked is what is read
         if not stat.S_ISREG(info.st_mode):
             raise ConfigurationError("%s %s is not a regular file; nothing was read." % (what.capitalize(), path), option=option)
         if info.st_size > max_bytes:
@@ -134,14 +134,29 @@ def read_private_file(path: str, *, option: str | None, what: str, max_bytes: in
             raise ConfigurationError(
                 "%s %s belongs to %s, not to the user running the module; it was not used." % (
                     what.capitalize(), path, user_name(info.st_uid)), option=option)
-        content = handle.read(max_bytes + 1)
-        if len(content) > max_bytes:
-            raise ConfigurationError("%s %s grew beyond %d bytes while being read." % (what.capitalize(), path, max_bytes),
-                                     option=option)
-        warnings = []
-        if stat.S_IMODE(info.st_mode) & 0o077:
-            warnings.append("%s %s has mode %04o: other users may read it" % (what.capitalize(), path, stat.S_IMODE(info.st_mode)))
-        return content, warnings
+        content = _read_at_most(fd, max_bytes + 1)
+    finally:
+        os.close(fd)
+    if len(content) > max_bytes:
+        raise ConfigurationError("%s %s grew beyond %d bytes while being read." % (what.capitalize(), path, max_bytes),
+                                 option=option)
+    warnings = []
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        warnings.append("%s %s has mode %04o: other users may read it" % (what.capitalize(), path, stat.S_IMODE(info.st_mode)))
+    return content, warnings
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``fd``, to its end."""
+    chunks = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, min(65536, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def tighten_mode(path: str) -> bool:

@@ -87,9 +87,10 @@ class SecretRecord(t.NamedTuple):
         if not isinstance(data, dict) or not data.get("app_id"):
             raise ValueError("not a secret record")
         fields = {name: data.get(name) if isinstance(data.get(name), str) else None for name in RECORD_FIELDS}
-        previous = tuple(str(k).lower() for k in data.get("previous_key_ids") or () if isinstance(k, str))
+        listed = data.get("previous_key_ids")
+        previous = tuple(k.lower() for k in listed if isinstance(k, str)) if isinstance(listed, list) else ()
         pending = []
-        for entry in data.get("pending") or ():
+        for entry in data.get("pending") if isinstance(data.get("pending"), list) else ():
             if isinstance(entry, dict) and all(isinstance(entry.get(k), str) for k in PendingAddition._fields):
                 pending.append(PendingAddition(*(entry[k] for k in PendingAddition._fields)))
         return cls(previous_key_ids=previous, pending=tuple(pending), **fields)

@@ -372,9 +372,12 @@ def plan_present(
             store_reason = why
         known = [record.held_key_id, *record.previous_key_ids] if record else []
         lost = lost_secrets(managed, record.pending if record else (), known)
-        lost_ids = {c.get("keyId") for c in lost}
-        unheld = [c for c in managed if c is not current and c.get("keyId") not in lost_ids
-                  and c.get("keyId") != (current or {}).get("keyId") and not is_expired(c, now)]
+        # The store's own (held now or before) and its lost ones are not "held elsewhere"; a key id
+        # whose value the store has wrong (hint mismatch) is not held by it.
+        own = {str(c.get("keyId", "")).lower() for c in lost} | set(record.previous_key_ids if record else ())
+        if current is not None:
+            own.add(str(current.get("keyId", "")).lower())
+        unheld = [c for c in managed if str(c.get("keyId", "")).lower() not in own and not is_expired(c, now)]
     else:
         current = newest(managed)
     window = "renew_before_days=%d" % renew_before_days
@@ -1137,6 +1140,8 @@ def _run_absent(
 ) -> dict[str, t.Any]:
     """``state=absent``: remove this secret (all secrets with the name, or one key id)."""
     plan = plan_absent(credentials, display_name=display_name, key_id=key_id)
+    # Read the store first: a dest that is not a record fails here, before anything is removed.
+    stored = store.read().record if store is not None else None
     scope = managed_secrets(app, display_name) if display_name is not None else list(plan.remove)
     before = [secret_view(c, now) for c in scope]
     removed_ids = [str(c.get("keyId")) for c in plan.remove]
@@ -1154,8 +1159,7 @@ def _run_absent(
     if retired:
         msg = "%s %d secret(s) (%s): %s." % ("Would remove" if module.check_mode else "Removed", len(retired), plan.reason, ", ".join(retired))
         if store is not None:
-            snapshot = store.read()
-            if snapshot.record is not None and snapshot.record.held_key_id in {k.lower() for k in retired}:
+            if stored is not None and stored.held_key_id in {k.lower() for k in retired}:
                 dest_removed = True
                 if not module.check_mode:
                     store.delete()

@@ -17,7 +17,7 @@ import pytest
 RECORD_KEY = "reliability_record"
 SUMMARY_ENV = "PC_RELIABILITY_SUMMARY"
 SCENARIOS = ("1. Fault storm", "2. Crash and rerun", "3. Concurrency", "4. Outage", "5. Credentials",
-             "6. Secret hygiene", "7. Bad input")
+             "6. Secret hygiene", "7. Bad input", "8. Secret custody")
 FINDINGS = ("duplicates", "lost_secrets", "leaks", "tracebacks")
 COLUMNS = ("scenario", "tests", "result", "runs", "converged", "duplicates", "lost secrets", "leaks", "tracebacks",
            "cases", "seeds")

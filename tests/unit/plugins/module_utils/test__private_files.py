@@ -172,8 +172,6 @@ def test_read_refuses_a_symbolic_link_even_to_a_private_file(tmp_path):
     assert "Cannot read the test file %s: it is a symbolic link." % link in err.value.to_message()
 
 
-@pytest.mark.xfail(strict=True, reason="read_private_file: os.fdopen(fd, 'rb') of a folder raises a raw IsADirectoryError "
-                   "(and leaks the descriptor) before the fstat check that would refuse it as not a regular file")
 def test_read_refuses_a_folder(tmp_path):
     with pytest.raises(ConfigurationError, match="is not a regular file"):
         read(tmp_path)
