@@ -21,9 +21,11 @@ from typing import Any, Callable
 import jwt
 
 from . import firstparty
+from . import schema as graph_schema
 from .app import Answer, Call, EmulatedError, Service
 from .faults import Fault
 from .odata import QueryError, apply_select, decode_skiptoken, encode_skiptoken, parse_filter, parse_select, parse_top
+from .schema import GraphSchema, SchemaError
 from .store import (Store, Tenant, iso, new_app_role_assignment, new_application, new_service_principal, object_key,
                     parse_iso, password_credential, public_view, secret_digest, visible)
 from .validation import bad_request, check_body, check_guid, check_identifier_uris, check_redirect_uris, invalid_value
@@ -243,9 +245,26 @@ class GraphService(Service):
         if not broad and caller.object_id not in app.get("_owners", []):
             raise _denied()
 
+    @staticmethod
+    def _schema(call: Call) -> GraphSchema:
+        """The v1.0 schema of the Graph deployment serving the call's cloud (tests/emulator/schema)."""
+        return graph_schema.for_cloud(call.cloud.name)
+
+    def _check_schema(self, call: Call) -> None:
+        """Every name in the URL, the query options and the body exists in the cloud's published schema.
+
+        Before the hand-written rules (validation.py), which stay on top of this one.
+        """
+        body = call.json() if call.method in ("POST", "PATCH", "PUT") else None
+        try:
+            self._schema(call).check_request(call.method, call.path, call.query, body)
+        except SchemaError as exc:
+            raise bad_request(exc.message, exc.code) from exc
+
     def _dispatch(self, call: Call, caller: Caller) -> Answer:
         store = call.emulator.store
         with store.lock:
+            self._check_schema(call)
             if call.path.rstrip("/") == "/v1.0/policies/defaultAppManagementPolicy":
                 return self._policy(call, caller)
             match = _PATH.match(call.path)
@@ -337,15 +356,31 @@ class GraphService(Service):
             raise _not_found(key if target.key_name == "id" else f"{target.key_name}='{key}'")
         return obj
 
+    def _selected(self, call: Call) -> tuple[str, list[str] | None]:
+        """The addressed type and the structural properties `$select` names (checked against the schema)."""
+        schema = self._schema(call)
+        type_name = schema.resolve(call.path).type or ""
+        properties = schema.properties(type_name)
+        try:
+            select = parse_select(call.query.get("$select"), graph_schema.qualified(type_name),
+                                  set(properties) | set(schema.navigation(type_name)))
+        except QueryError as exc:
+            raise bad_request(exc.message, exc.code) from exc
+        if select is not None and "*" not in select:
+            select = [name for name in select if name in properties]
+        return type_name, None if select is None or "*" in select else select
+
     def _list(self, call: Call, items: list[dict[str, Any]], entity_set: str, context: str) -> Answer:
-        """A page of a collection with `$filter`, `$select`, `$top` and a nextLink."""
+        """A page of a collection with `$filter`, `$select`, `$top` and a nextLink; only the
+        properties the cloud's schema has."""
         query = call.query
-        name, type_name = ENTITY[entity_set]
+        name = ENTITY[entity_set][0]
+        type_name, select = self._selected(call)
+        schema = self._schema(call)
         try:
             if "$filter" in query:
                 predicate = parse_filter(query["$filter"], name, FILTERABLE[entity_set])
                 items = [item for item in items if predicate(item)]
-            select = parse_select(query.get("$select"), type_name, _known_properties(entity_set, items))
             top = parse_top(query.get("$top"))
             offset = decode_skiptoken(query["$skiptoken"]) if "$skiptoken" in query else 0
         except QueryError as exc:
@@ -353,7 +388,7 @@ class GraphService(Service):
         page = items[offset: offset + top]
         suffix = f"({','.join(select)})" if select else ""
         body: dict[str, Any] = {"@odata.context": f"{call.base_url}/v1.0/$metadata#{context}{suffix}",
-                                "value": [apply_select(public_view(item), select) for item in page]}
+                                "value": [schema.shape(type_name, apply_select(public_view(item), select)) for item in page]}
         if offset + top < len(items):
             kept = "&".join(part for part in call.raw_query.split("&") if part and not part.startswith("%24skiptoken")
                             and not part.startswith("$skiptoken"))
@@ -361,12 +396,10 @@ class GraphService(Service):
         return Answer(200, body)
 
     def _single(self, call: Call, obj: dict[str, Any], context: str, status: int = 200) -> Answer:
-        try:
-            select = parse_select(call.query.get("$select"), ENTITY.get(context, ("", context))[1],
-                                  _known_properties(context, [obj]))
-        except QueryError as exc:
-            raise bad_request(exc.message, exc.code) from exc
-        body = {"@odata.context": f"{call.base_url}/v1.0/$metadata#{context}/$entity", **apply_select(public_view(obj), select)}
+        """One object, `$select`ed, with only the properties the cloud's schema has."""
+        type_name, select = self._selected(call)
+        shaped = self._schema(call).shape(type_name, apply_select(public_view(obj), select))
+        body = {"@odata.context": f"{call.base_url}/v1.0/$metadata#{context}/$entity", **shaped}
         return Answer(status, body)
 
     # Applications ----------------------------------------------------------------------
@@ -509,7 +542,7 @@ class GraphService(Service):
         lag = call.emulator.faults.replication_lag(caller.tenant.id, "passwordCredential")
         credential, secret = self._new_password(store, caller.tenant, app, spec, now, lag)
         body_out = {"@odata.context": f"{call.base_url}/v1.0/$metadata#microsoft.graph.passwordCredential",
-                    **public_view(credential), "secretText": secret}
+                    **self._schema(call).shape("passwordCredential", {**public_view(credential), "secretText": secret})}
         return Answer(200, body_out)
 
     def _new_password(self, store: Store, tenant: Tenant, app: dict[str, Any], spec: dict[str, Any],
@@ -790,20 +823,22 @@ class GraphService(Service):
     def _organization(self, call: Call, caller: Caller, target: Target) -> Answer:
         """https://learn.microsoft.com/graph/api/organization-get"""
         self._require(caller, "organization.read")
-        org = caller.tenant.organization
+        type_name, select = self._selected(call)
+        org = self._schema(call).shape(type_name, apply_select(copy.deepcopy(caller.tenant.organization), select))
         if target.key is not None:
-            if check_guid(target.key) != org["id"]:
+            if check_guid(target.key) != caller.tenant.organization["id"]:
                 raise _not_found(target.key)
-            return Answer(200, {"@odata.context": f"{call.base_url}/v1.0/$metadata#organization/$entity", **copy.deepcopy(org)})
-        return Answer(200, {"@odata.context": f"{call.base_url}/v1.0/$metadata#organization", "value": [copy.deepcopy(org)]})
+            return Answer(200, {"@odata.context": f"{call.base_url}/v1.0/$metadata#organization/$entity", **org})
+        return Answer(200, {"@odata.context": f"{call.base_url}/v1.0/$metadata#organization", "value": [org]})
 
     def _policy(self, call: Call, caller: Caller) -> Answer:
         """https://learn.microsoft.com/graph/api/tenantappmanagementpolicy-get and -update"""
         tenant = caller.tenant
         if call.method == "GET":
             self._require(caller, "policy.read")
+            type_name, select = self._selected(call)
             body = {"@odata.context": f"{call.base_url}/v1.0/$metadata#policies/defaultAppManagementPolicy/$entity",
-                    **copy.deepcopy(tenant.policy)}
+                    **self._schema(call).shape(type_name, apply_select(copy.deepcopy(tenant.policy), select))}
             return Answer(200, body, self._headers(call))
         if call.method == "PATCH":
             self._require(caller, "policy.write")
@@ -819,25 +854,6 @@ def apply_policy(tenant: Tenant, body: Any) -> None:
     for key, value in body.items():
         if not key.startswith("@odata."):
             tenant.policy[key] = copy.deepcopy(value)
-
-
-def _known_properties(entity_set: str, sample: list[dict[str, Any]]) -> set[str]:
-    """Properties `$select` accepts: those of the entity type (taken from a stored object)."""
-    if sample:
-        return {k for k in sample[0] if not k.startswith("_")}
-    return set(KNOWN_PROPERTIES.get(entity_set, ()))
-
-
-KNOWN_PROPERTIES = {
-    "applications": ("id", "appId", "displayName", "uniqueName", "identifierUris", "signInAudience", "web", "publicClient",
-                     "spa", "requiredResourceAccess", "passwordCredentials", "keyCredentials", "tags", "notes",
-                     "isFallbackPublicClient", "createdDateTime", "publisherDomain", "api", "appRoles", "info"),
-    "servicePrincipals": ("id", "appId", "displayName", "appDisplayName", "servicePrincipalNames", "appRoles",
-                          "oauth2PermissionScopes", "accountEnabled", "tags", "servicePrincipalType", "appOwnerOrganizationId"),
-    "oauth2PermissionGrants": ("id", "clientId", "consentType", "principalId", "resourceId", "scope"),
-    "appRoleAssignments": ("id", "appRoleId", "createdDateTime", "principalDisplayName", "principalId", "principalType",
-                           "resourceDisplayName", "resourceId", "deletedDateTime"),
-}
 
 
 def _secret_text(store: Store) -> str:

@@ -32,6 +32,28 @@ ADMIN_ROLES = ("Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All",
                "DelegatedPermissionGrant.ReadWrite.All", "Directory.Read.All")
 LIMITED_ROLES = ("Application.Read.All",)
 
+# Azure Key Vault's first-party application: its appId is the audience Key Vault accepts besides its
+# resource URI ("AKV10022: Invalid audience. Expected https://vault.azure.net or cfa8b339-...",
+# argoproj-labs/argocd-vault-plugin#621); its service principal is in every tenant with Azure, so that
+# client credentials for `{key_vault_resource}/.default` work (AADSTS500011 otherwise).
+KEY_VAULT_APP_ID = "cfa8b339-82a2-471a-a3c9-0fc0be7a4093"
+KEY_VAULT_APP = firstparty.FirstPartyApp(
+    app_id=KEY_VAULT_APP_ID, display_name="Azure Key Vault",
+    service_principal_names={name: (KEY_VAULT_APP_ID, cloud.key_vault_resource) for name, cloud in CLOUDS.items()},
+    app_roles=(),
+    # The delegated scope Key Vault publishes (user_impersonation), as requiredResourceAccess samples show it.
+    oauth2_permission_scopes=({
+        "adminConsentDescription": "Allow the application full access to the Azure Key Vault service on behalf of the signed-in user",
+        "adminConsentDisplayName": "Have full access to the Azure Key Vault service", "id": "f53da476-18e3-4152-8e01-aec403e6edc0",
+        "isEnabled": True, "type": "User",
+        "userConsentDescription": "Allow the application full access to the Azure Key Vault service on your behalf",
+        "userConsentDisplayName": "Have full access to the Azure Key Vault service", "value": "user_impersonation"},),
+    seeded=True,
+)
+# Secret permissions of the seeded admin client in its tenant's vault (an access policy); the limited
+# client has none. https://learn.microsoft.com/azure/key-vault/secrets/about-secrets#secret-access-control
+ADMIN_SECRET_PERMISSIONS = ("get", "list", "set", "delete", "recover", "backup", "restore", "purge")
+
 # https://learn.microsoft.com/graph/api/resources/tenantappmanagementpolicy
 DEFAULT_POLICY_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -89,6 +111,8 @@ class Tenant:
     # appId -> time at which the emulated operator registers the app (auto-registration).
     pc_pending: dict[str, float] = field(default_factory=dict)
     credentials: dict[str, Any] = field(default_factory=dict)
+    # The tenant's Azure Key Vault (key_vault.py): name, access policies, secrets, deleted secrets.
+    key_vault: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The tenant as stored in the state file."""
@@ -201,8 +225,27 @@ class Store:
                 "admin": admin, "limited": limited,
                 "user": {"username": f"admin@{domain}", "password": user_password, "id": user_id},
             }
+            self.ensure_key_vault(tenant)
             self.dirty = True
             return tenant
+
+    def ensure_key_vault(self, tenant: Tenant) -> None:
+        """Give the tenant Key Vault's service principal and one vault, unless it has them (older state files)."""
+        with self.lock:
+            if tenant.service_principal_by_app_id(KEY_VAULT_APP_ID) is None:
+                # Not from the seeded generator: adding it keeps every other seeded id as it was.
+                sp_id = str(uuid.uuid5(uuid.UUID(tenant.id), KEY_VAULT_APP_ID))
+                tenant.service_principals[sp_id] = KEY_VAULT_APP.service_principal(tenant.cloud, tenant.id, sp_id)
+            if not tenant.key_vault:
+                taken = {t.key_vault.get("name") for t in self.tenants.values()
+                         if t.key_vault and CLOUDS[t.cloud].key_vault_dns_suffix == CLOUDS[tenant.cloud].key_vault_dns_suffix}
+                admin = tenant.credentials["admin"]
+                tenant.key_vault = {
+                    "name": vault_name(tenant.domain, taken),
+                    "access_policies": [{"tenantId": tenant.id, "objectId": admin["service_principal_id"],
+                                         "permissions": {"secrets": list(ADMIN_SECRET_PERMISSIONS)}}],
+                    "secrets": {}, "deleted": {},
+                }
 
     def _seeded_secret(self) -> str:
         alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789~._-"
@@ -264,6 +307,8 @@ class Store:
         self.signing_key = SigningKey(data["signing_key"].encode())
         self._rng.setstate(_rng_state_from_json(data["rng_state"]))
         self.tenants = {t["id"]: Tenant.from_json(t) for t in data["tenants"]}
+        for tenant in self.tenants.values():
+            self.ensure_key_vault(tenant)
 
     # Lookups -----------------------------------------------------------------------
     def tenant(self, tenant_ref: str) -> Tenant | None:
@@ -394,16 +439,38 @@ def object_key(*guids: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def vault_name(domain: str, taken: set[Any]) -> str:
+    """A vault name derived from the tenant's domain ("pcpartner1.onmicrosoft.com" -> "pcpartner1-kv").
+
+    Vault names: 3-24 characters, letters, digits and hyphens, starting with a letter, ending with a
+    letter or digit, no consecutive hyphens (VaultNameNotValid,
+    https://learn.microsoft.com/azure/key-vault/general/common-error-codes). Unique per DNS suffix.
+    """
+    label = "".join(c for c in domain.split(".")[0].lower() if c.isascii() and (c.isalnum() or c == "-"))
+    while "--" in label:
+        label = label.replace("--", "-")
+    label = label.strip("-")
+    if not label or not label[0].isalpha():
+        label = f"kv{label}"
+    base = f"{label[:21].rstrip('-')}-kv"
+    name, counter = base, 1
+    while name in taken:
+        counter += 1
+        name = f"{base[:24 - len(str(counter))]}{counter}"
+    return name
+
+
 def _organization(tenant_id: str, name: str, domain: str, now: float) -> dict[str, Any]:
-    """https://learn.microsoft.com/graph/api/resources/organization"""
+    """https://learn.microsoft.com/graph/api/resources/organization (responses keep only what the cloud's
+    schema has: no defaultUsageLocation outside the global service)."""
     return {
         "id": tenant_id, "deletedDateTime": None, "businessPhones": [], "city": None, "country": None,
         "countryLetterCode": "US", "createdDateTime": iso(now - 400 * 86400), "defaultUsageLocation": None,
-        "displayName": name, "isMultipleDataLocationsForServicesEnabled": None, "marketingNotificationEmails": [],
+        "displayName": name, "marketingNotificationEmails": [],
         "onPremisesLastSyncDateTime": None, "onPremisesSyncEnabled": None, "partnerTenantType": "resellerPartnerDelegatedAdmin",
         "postalCode": None, "preferredLanguage": "en", "securityComplianceNotificationMails": [],
         "securityComplianceNotificationPhones": [], "state": None, "street": None, "technicalNotificationMails": [],
-        "tenantType": "AAD", "directorySizeQuota": {"used": 10, "total": 50000}, "assignedPlans": [],
+        "tenantType": "AAD", "assignedPlans": [],
         "privacyProfile": None, "provisionedPlans": [],
         "verifiedDomains": [{"capabilities": "Email, OfficeCommunicationsOnline", "isDefault": True,
                              "isInitial": True, "name": domain, "type": "Managed"}],

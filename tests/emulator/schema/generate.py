@@ -188,9 +188,9 @@ def render(table: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def table_path(deployment: str, directory: Path = TABLE_DIR) -> Path:
+def table_path(deployment: str) -> Path:
     """Where the committed table of a deployment lives."""
-    return directory / f"{deployment}.json"
+    return TABLE_DIR / f"{deployment}.json"
 
 
 def generate(source: Path) -> dict[str, str]:
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
     for path in stale:
-        print(f"{'stale' if args.check else 'wrote'} {path.relative_to(REPO_ROOT)}")
+        print(f"{'stale' if args.check else 'wrote'} {path}")
     return 1 if stale and args.check else 0
 
 
