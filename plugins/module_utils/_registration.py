@@ -117,12 +117,17 @@ class RegistrationCheck:
         Everything is read in one JSON batching round trip: the app's service principal and its
         app role assignments, and the service principals of Microsoft Graph, Azure AD Graph and
         Partner Center.
+
+        Only names of the v1.0 schema of every cloud are asked for: v1.0 ``servicePrincipal`` has no
+        ``createdDateTime`` (in no deployment), so how recent the setup is comes from the
+        application's ``createdDateTime`` and the consents' (``appRoleAssignment.createdDateTime``);
+        see ``_note_fresh``.
         """
         app_id = app["appId"]
         client = key_segment("servicePrincipals", "appId", app_id)
         sp, assignments, *apis, partner_center = self.graph.batch([
-            BatchItem("GET", client, {"$select": "id,createdDateTime"}, operation="read_service_principal"),
-            BatchItem("GET", client + "/appRoleAssignments", {"$select": "appRoleId,resourceId"},
+            BatchItem("GET", client, {"$select": "id"}, operation="read_service_principal"),
+            BatchItem("GET", client + "/appRoleAssignments", {"$select": "appRoleId,resourceId,createdDateTime"},
                       operation="read_app_role_assignments"),
             *(BatchItem("GET", key_segment("servicePrincipals", "appId", api), {"$select": "id,displayName,appRoles"},
                         operation="read_service_principal") for api in (GRAPH_APP_ID, AAD_GRAPH_APP_ID)),
@@ -130,6 +135,7 @@ class RegistrationCheck:
                       operation="read_service_principal"),
         ])
         found = [Prerequisite("application", True, "application %s (%s) exists" % (app.get("displayName"), app_id))]
+        self._note_fresh(app.get("createdDateTime"))
         service_principal = body_or_none(sp)
         if service_principal is None:
             found.append(Prerequisite("service_principal", False, "the application has no service principal "
@@ -139,7 +145,8 @@ class RegistrationCheck:
             found.append(Prerequisite("service_principal", True, "service principal %s exists" % service_principal["id"]))
             granted = self.graph.all_pages(body_or_none(assignments) or {}, operation="read_app_role_assignments")
             found.append(self._application_permission(granted, [body_or_none(api) for api in apis]))
-            self._note_fresh(service_principal.get("createdDateTime"))
+            for assignment in granted:
+                self._note_fresh(assignment.get("createdDateTime"))
         if missing_secret:  # check mode only: the run of pc_app_secret that would write it did not happen
             found.append(Prerequisite("credential", None, missing_secret + "; it is written by a real run of pc_app_secret"))
         else:
@@ -148,6 +155,9 @@ class RegistrationCheck:
         return found
 
     def _note_fresh(self, created: t.Any) -> None:
+        """Note that part of the setup is recent enough to be still replicating (then ``probe`` waits
+        up to consistency_timeout for the identity platform): the application, a consent of its
+        service principal (given right after the service principal is created), or its secret."""
         stamp = parse_datetime(created)
         if stamp is not None and self.now() - stamp < FRESH_SECONDS:
             self.fresh = True
@@ -278,7 +288,7 @@ def run_pc_register_webapp(module: PartnerCenterModule) -> dict[str, t.Any]:
                                  option="webapp_certificate_path")
     module.validate()
     check = RegistrationCheck(module)
-    app = find_target_application(module, select=APPLICATION_SELECT + ("passwordCredentials", "keyCredentials"))
+    app = find_target_application(module, select=APPLICATION_SELECT + ("createdDateTime", "passwordCredentials", "keyCredentials"))
     if app is None:
         missing = [Prerequisite("application", False, "no application matches %s" % _selector(params))]
         return _outcome(module, None, missing, None, None, 0.0, 0, check)
