@@ -28,16 +28,18 @@ from .tokens import ACCESS_TOKEN_LIFETIME
 # Keys whose values are secrets wherever they appear in a logged body (form or JSON).
 SECRET_KEYS = frozenset({"client_secret", "client_assertion", "password", "refresh_token", "access_token",
                          "assertion", "secretText", "secret", "key", "code", "code_verifier"})
+# Per service, more keys whose values are secrets: Key Vault's secret value (Set Secret's `value`).
+SERVICE_SECRET_KEYS = {"key_vault": SECRET_KEYS | {"value"}}
 REDACTED = "**REDACTED**"
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
-def redact(value: Any) -> Any:
-    """A copy of a parsed body with every secret value replaced."""
+def redact(value: Any, keys: frozenset[str] = SECRET_KEYS) -> Any:
+    """A copy of a parsed body with every secret value (of `keys`) replaced."""
     if isinstance(value, dict):
-        return {k: (REDACTED if k in SECRET_KEYS and v is not None else redact(v)) for k, v in value.items()}
+        return {k: (REDACTED if k in keys and v is not None else redact(v, keys)) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(item) for item in value]
+        return [redact(item, keys) for item in value]
     return value
 
 
@@ -195,6 +197,7 @@ class Emulator:
         from .control import ControlService
         from .graph import GraphService
         from .identity import IdentityService
+        from .key_vault import KeyVaultService
         from .partner_center import PartnerCenterService
 
         self.store = store
@@ -206,7 +209,7 @@ class Emulator:
         self._started_with = (pc_auto_register_after, pc_utf8_bom, access_token_lifetime)
         self.services: dict[str, Service] = {
             "identity": IdentityService(), "graph": GraphService(), "partner_center": PartnerCenterService(),
-            "control": ControlService(),
+            "key_vault": KeyVaultService(), "control": ControlService(),
         }
         self.ports: dict[int, tuple[str, str]] = {}
         self.endpoints: dict[str, dict[str, str]] = {}
@@ -286,7 +289,7 @@ class Emulator:
             "user_agent": headers.get("user-agent"), "fault": None, "batch": batch, "_started": time.time(),
         }
         if method in WRITE_METHODS and body:
-            entry["body"] = _logged_body(headers, body)
+            entry["body"] = _logged_body(headers, body, SERVICE_SECRET_KEYS.get(service_name, SECRET_KEYS))
         return Call(self, CLOUDS.get(cloud_name, CLOUDS["public"]), service_name, method, path, raw_query,
                     headers, body, base_url, entry["request_id"], entry)
 
@@ -303,13 +306,13 @@ class Emulator:
         return answer
 
 
-def _logged_body(headers: dict[str, str], body: bytes) -> Any:
-    """The parsed body of a write request with secrets redacted."""
+def _logged_body(headers: dict[str, str], body: bytes, keys: frozenset[str] = SECRET_KEYS) -> Any:
+    """The parsed body of a write request with secrets redacted (responses are never logged)."""
     content_type = headers.get("content-type", "")
     try:
         if "application/x-www-form-urlencoded" in content_type:
-            return redact(dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True)))
-        return redact(json.loads(body))
+            return redact(dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True)), keys)
+        return redact(json.loads(body), keys)
     except (ValueError, UnicodeDecodeError):
         return "(unparsable body)"
 

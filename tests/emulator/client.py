@@ -22,6 +22,8 @@ from .clouds import CLOUDS
 
 GRAPH_RESOURCES = {name: cloud.graph_resource for name, cloud in CLOUDS.items()}
 PARTNER_CENTER_RESOURCES = {name: cloud.partner_center_resource for name, cloud in CLOUDS.items()}
+KEY_VAULT_RESOURCES = {name: cloud.key_vault_resource for name, cloud in CLOUDS.items()}
+KEY_VAULT_API_VERSION = "2025-07-01"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -151,8 +153,9 @@ class EmulatorProcess:
             authority=authority, instance_discovery=False, http_client=trusting_session(self.info["ca_bundle"]), **kwargs)
 
     def token(self, tenant: dict[str, Any], resource: str = "graph", who: str = "admin", **kwargs: Any) -> str:
-        """An app-only access token for the tenant's `graph` / `partner_center` resource (or a resource URI)."""
-        resources = {"graph": GRAPH_RESOURCES[tenant["cloud"]], "partner_center": PARTNER_CENTER_RESOURCES[tenant["cloud"]]}
+        """An app-only access token for the tenant's `graph` / `partner_center` / `key_vault` resource (or a resource URI)."""
+        resources = {"graph": GRAPH_RESOURCES[tenant["cloud"]], "partner_center": PARTNER_CENTER_RESOURCES[tenant["cloud"]],
+                     "key_vault": KEY_VAULT_RESOURCES[tenant["cloud"]]}
         result = self.confidential_client(tenant, who=who, **kwargs).acquire_token_for_client(
             [f"{resources.get(resource, resource)}/.default"])
         if "access_token" not in result:
@@ -175,6 +178,10 @@ class EmulatorProcess:
     def graph(self, tenant: dict[str, Any], who: str = "admin", token: str | None = None) -> "GraphSession":
         """A Graph v1.0 session for a tenant, authenticated as the seeded `who` client."""
         return GraphSession(self, tenant["cloud"], token or self.token(tenant, "graph", who))
+
+    def key_vault(self, tenant: dict[str, Any], who: str = "admin", token: str | None = None) -> "KeyVaultSession":
+        """The tenant's Key Vault, authenticated as the seeded `who` client (a Key Vault token of its cloud)."""
+        return KeyVaultSession(self, tenant["key_vault_url"], token or self.token(tenant, "key_vault", who))
 
 
 class GraphSession:
@@ -205,6 +212,52 @@ class GraphSession:
     def delete(self, path: str, **kwargs: Any) -> requests.Response:
         """DELETE."""
         return self.request("DELETE", path, **kwargs)
+
+
+class KeyVaultSession:
+    """requests against one vault (`tenant["key_vault_url"]`); paths are relative to it ("/secrets/name").
+
+    `api-version` is added to every request unless the URL already has one (nextLink) or
+    `api_version=None` is passed; `token=None` sends no Authorization header (the 401 challenge).
+    """
+
+    def __init__(self, emulator: EmulatorProcess, base: str, token: str | None) -> None:
+        self.base = base
+        self.session = trusting_session(emulator.info["ca_bundle"])
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def request(self, method: str, path: str, api_version: str | None = KEY_VAULT_API_VERSION,
+                **kwargs: Any) -> requests.Response:
+        """One request; `path` may also be a full URL (nextLink)."""
+        url = path if path.startswith("https://") else f"{self.base}{path}"
+        if api_version and "api-version=" not in url:
+            kwargs["params"] = {"api-version": api_version, **(kwargs.get("params") or {})}
+        return self.session.request(method, url, timeout=30, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        """GET."""
+        return self.request("GET", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> requests.Response:
+        """PUT."""
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> requests.Response:
+        """PATCH."""
+        return self.request("PATCH", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        """POST."""
+        return self.request("POST", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        """DELETE."""
+        return self.request("DELETE", path, **kwargs)
+
+    def set_secret(self, name: str, value: str, **body: Any) -> requests.Response:
+        """Set Secret (`contentType`, `tags`, `attributes` as keyword arguments)."""
+        return self.put(f"/secrets/{name}", json={"value": value, **body})
 
 
 def writes(entries: list[dict[str, Any]], service: str = "graph") -> list[dict[str, Any]]:

@@ -5,6 +5,10 @@ tokens and discovery documents (issuers, audiences, domains), so that clients se
 they would see in each cloud. Endpoints per cloud:
 https://learn.microsoft.com/graph/deployments and
 https://learn.microsoft.com/entra/identity-platform/authentication-national-cloud
+Key Vault per cloud (DNS suffix of vaults = token resource): the table "DNS suffixes for object
+identifiers" of https://learn.microsoft.com/azure/key-vault/general/about-keys-secrets-certificates ,
+and the same values in Azure PowerShell's environments (AzureKeyVaultDnsSuffix,
+AzureKeyVaultServiceEndpointResourceId) and azure-identity's cloud constants.
 """
 from __future__ import annotations
 
@@ -29,6 +33,9 @@ class EmulatedCloud:
     tenant_region_scope: str
     graph_host: str
     tenant_region_sub_scope: str | None = None
+    # Azure Key Vault: the token resource (audience) and the DNS suffix of the cloud's vaults.
+    key_vault_resource: str = ""
+    key_vault_dns_suffix: str = ""
 
     def v2_issuer(self, tenant_id: str) -> str:
         """Issuer of the tenant's v2.0 OIDC discovery document and id tokens."""
@@ -51,6 +58,8 @@ CLOUDS: dict[str, EmulatedCloud] = {
         cloud_instance_name="microsoftonline.com",
         tenant_region_scope="NA",
         graph_host="graph.microsoft.com",
+        key_vault_resource="https://vault.azure.net",
+        key_vault_dns_suffix="vault.azure.net",
     ),
     "usgov": EmulatedCloud(
         name="usgov",
@@ -64,6 +73,8 @@ CLOUDS: dict[str, EmulatedCloud] = {
         tenant_region_scope="USGov",
         tenant_region_sub_scope="DODCON",
         graph_host="graph.microsoft.us",
+        key_vault_resource="https://vault.usgovcloudapi.net",
+        key_vault_dns_suffix="vault.usgovcloudapi.net",
     ),
     "usgov_dod": EmulatedCloud(
         name="usgov_dod",
@@ -77,6 +88,8 @@ CLOUDS: dict[str, EmulatedCloud] = {
         tenant_region_scope="USGov",
         tenant_region_sub_scope="DOD",
         graph_host="dod-graph.microsoft.us",
+        key_vault_resource="https://vault.usgovcloudapi.net",
+        key_vault_dns_suffix="vault.usgovcloudapi.net",
     ),
     "china": EmulatedCloud(
         name="china",
@@ -89,8 +102,10 @@ CLOUDS: dict[str, EmulatedCloud] = {
         cloud_instance_name="partner.microsoftonline.cn",
         tenant_region_scope="AS",
         graph_host="microsoftgraph.chinacloudapi.cn",
+        key_vault_resource="https://vault.azure.cn",
+        key_vault_dns_suffix="vault.azure.cn",
     ),
 }
 
 DEFAULT_CLOUDS = ("public", "usgov", "usgov_dod", "china")
-SERVICES = ("identity", "graph", "partner_center")
+SERVICES = ("identity", "graph", "partner_center", "key_vault")

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from .app import Answer, Call, EmulatedError, Service
+from .clouds import CLOUDS
 from .faults import Fault, FaultSettings
 from .graph import apply_policy
 from .partner_center import register
@@ -51,7 +52,7 @@ class ControlService(Service):
                 emulator.log.clear()
                 return Answer(200, emulator_info(emulator))
             if (method, path) == ("GET", "/tenants"):
-                return Answer(200, [store.tenant_summary(t) for t in store.tenants.values()])
+                return Answer(200, [tenant_info(emulator, t) for t in store.tenants.values()])
             if (method, path) == ("POST", "/tenants"):
                 return Answer(201, self._add_tenants(call))
             if (method, path) == ("GET", "/faults"):
@@ -100,7 +101,7 @@ class ControlService(Service):
         if not isinstance(count, int) or not 1 <= count <= 1000:
             raise EmulatedError(400, "BadRequest", "count must be an integer between 1 and 1000")
         try:
-            return [store.tenant_summary(store.add_tenant(cloud, body.get("domain_prefix"))) for dummy in range(count)]
+            return [tenant_info(call.emulator, store.add_tenant(cloud, body.get("domain_prefix"))) for dummy in range(count)]
         except ValueError as exc:
             raise EmulatedError(400, "BadRequest", str(exc)) from exc
 
@@ -190,13 +191,23 @@ class ControlService(Service):
         } for t in store.tenants.values()]}
 
 
+def tenant_info(emulator: Any, tenant: Any) -> dict[str, Any]:
+    """A tenant's summary plus its vault: `key_vault_name` and `key_vault_url`, the base URL clients use as
+    `{key_vault_url}/secrets/{name}?api-version=...` (key_vault.py)."""
+    name = tenant.key_vault["name"]
+    return {**emulator.store.tenant_summary(tenant), "key_vault_name": name,
+            "key_vault_url": f"{emulator.endpoint(tenant.cloud, 'key_vault')}/{name}"}
+
+
 def emulator_info(emulator: Any) -> dict[str, Any]:
     """The document printed at start: CA bundle, URLs and seeded credentials."""
     return {
         "ca_bundle": emulator.ca_bundle, "control_url": emulator.control_url,
         "clouds": {cloud: {"authority_host": urls["identity"], "graph_endpoint": urls["graph"],
-                           "partner_center_endpoint": urls["partner_center"]}
+                           "partner_center_endpoint": urls["partner_center"], "key_vault_endpoint": urls["key_vault"],
+                           "key_vault_resource": CLOUDS[cloud].key_vault_resource,
+                           "key_vault_dns_suffix": CLOUDS[cloud].key_vault_dns_suffix}
                    for cloud, urls in emulator.endpoints.items()},
-        "tenants": [emulator.store.tenant_summary(t) for t in emulator.store.tenants.values()],
+        "tenants": [tenant_info(emulator, t) for t in emulator.store.tenants.values()],
         "seed": emulator.store.seed, "fault_seed": emulator.faults.settings.seed,
     }
