@@ -8,13 +8,14 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
 from tests.e2e.hygiene import HygieneScan
 from tests.emulator.client import REPO_ROOT, EmulatorProcess, writes
 from tests.emulator.inventory import write_inventory
+from tests.emulator.schema import check_log_entry
 
 COLLECTIONS_PATH = REPO_ROOT / "build" / "collections"
 CALLBACKS = Path(__file__).resolve().parent / "callback_plugins"
@@ -88,6 +89,15 @@ class Runner:
         self.token_cache = workdir / "token-cache"
         self.count = 0
         self.hygiene = HygieneScan.from_environment(emulator.info)
+        # Graph requests outside the v1.0 schema of their cloud, by log sequence number (issue 13).
+        self.schema_findings: dict[int, str] = {}
+
+    def check_schema(self, entries: list[dict[str, Any]]) -> None:
+        """Note every Graph request of a request log that names something its cloud's v1.0 schema lacks."""
+        for entry in entries:
+            finding = check_log_entry(entry)
+            if finding:
+                self.schema_findings[entry["seq"]] = finding
 
     def auth(self, tenant: dict[str, Any], who: str = "admin", **overrides: Any) -> dict[str, Any]:
         """module_defaults for one tenant of the emulator (credentials of the seeded `who` client)."""
@@ -135,6 +145,7 @@ class Runner:
         if results.exists():
             tasks = [TaskResult(**json.loads(line)) for line in results.read_text(encoding="utf-8").splitlines()]
         run = PlaybookRun(completed.returncode, completed.stdout, completed.stderr, tasks, self.emulator.requests_log())
+        self.check_schema(run.requests)
         if self.hygiene:
             self.hygiene.after_run(self.workdir, self.token_cache, run, results.read_text(encoding="utf-8") if results.exists() else "")
         return run
@@ -161,7 +172,12 @@ class Runner:
 
 
 @pytest.fixture
-def runner(emulator: EmulatorProcess, tmp_path: Path) -> Runner:
-    """A playbook runner against a freshly reset emulator."""
+def runner(emulator: EmulatorProcess, tmp_path: Path) -> Iterator[Runner]:
+    """A playbook runner against a freshly reset emulator. Afterwards, every Graph request the test's runs
+    made (and what the log holds since the last run) must use only names of its cloud's v1.0 schema."""
     emulator.reset()
-    return Runner(emulator, tmp_path)
+    runner = Runner(emulator, tmp_path)
+    yield runner
+    runner.check_schema(emulator.requests_log())
+    assert not runner.schema_findings, "Graph requests outside the cloud's v1.0 schema (tests/emulator/schema):\n" + \
+        "\n".join(runner.schema_findings.values())

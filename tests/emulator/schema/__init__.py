@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 TABLE_DIR = Path(__file__).resolve().parents[1] / "data" / "schema"
 # Cloud of this collection -> Graph deployment whose v1.0 schema it serves
@@ -372,6 +372,29 @@ def for_cloud(cloud: str) -> GraphSchema:
     if cloud not in DEPLOYMENT_OF_CLOUD:
         raise ValueError(f"unknown cloud {cloud!r}; expected one of {', '.join(DEPLOYMENT_OF_CLOUD)}")
     return for_deployment(DEPLOYMENT_OF_CLOUD[cloud])
+
+
+def check_log_entry(entry: dict[str, Any]) -> str | None:
+    """What is outside the cloud's v1.0 schema in one Graph entry of the emulator's request log, or None.
+
+    Checks the path, the query options and the body of writes (logged with secret values redacted,
+    names kept); `$batch` round trips are skipped, the requests they carried have entries of their own.
+    """
+    if entry.get("service") != "graph" or not entry.get("cloud") or entry["path"].rstrip("/").endswith("/$batch"):
+        return None
+    body = entry.get("body")
+    query = dict(parse_qsl(entry.get("query") or "", keep_blank_values=True))
+    try:
+        for_cloud(entry["cloud"]).check_request(entry["method"], entry["path"], query, body if isinstance(body, dict) else None)
+    except SchemaError as exc:
+        where = entry["path"] + (f"?{unquote(entry['query'])}" if entry.get("query") else "")
+        return f"{entry['cloud']}: {entry['method']} {where}: {exc.message}"
+    return None
+
+
+def check_log(entries: list[dict[str, Any]]) -> list[str]:
+    """Every finding of `check_log_entry` in a request log."""
+    return [finding for finding in (check_log_entry(entry) for entry in entries) if finding]
 
 
 def filter_property_paths(text: str) -> list[str]:
