@@ -197,6 +197,11 @@ emulator: venv ## Run the local emulator in the foreground (make emulator EMULAT
 emulator-bench: venv ## Emulator throughput: requests/s from 8 concurrent clients
 	$(VENV_PYTHON) -m tests.emulator.bench
 
+# SCHEMA_SOURCE: the folder of Microsoft's graph-v1.0-*.csdl.gz (default ../shared/reference/graph-metadata).
+.PHONY: emulator-schema
+emulator-schema: venv ## Regenerate the emulator's Graph v1.0 schema tables (tests/emulator/data/schema) from Microsoft's CSDL
+	$(VENV_PYTHON) -m tests.emulator.schema.generate $(if $(SCHEMA_SOURCE),--source '$(SCHEMA_SOURCE)')
+
 .PHONY: demo
 demo: venv collection ## The whole procedure against the emulator: rollout, rerun (changed=0), audit (build/demo)
 	$(WITH_VENV) $(VENV_PYTHON) -m tests.demo $(DEMO_ARGS)
