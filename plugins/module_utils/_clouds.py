@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import typing as t
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -41,6 +42,11 @@ class Cloud:
     aliases: tuple[str, ...] = ()
     # Older hosts of the same service that still resolve (recognised, never used by default).
     legacy_authority_hosts: tuple[str, ...] = field(default=())
+    # Azure Key Vault: vaults are <name>.<dns suffix>; tokens are for the resource. Table "DNS
+    # suffixes" of https://learn.microsoft.com/azure/key-vault/general/about-keys-secrets-certificates
+    # (Azure PowerShell's AzureKeyVaultDnsSuffix / AzureKeyVaultServiceEndpointResourceId agree).
+    key_vault_dns_suffix: str = ""
+    key_vault_resource: str = ""
 
     @property
     def retired(self) -> bool:
@@ -50,6 +56,11 @@ class Cloud:
     def graph_scope(self) -> str:
         """Scope for an app-only Microsoft Graph token in this cloud."""
         return self.graph_resource + "/.default"
+
+    @property
+    def key_vault_scope(self) -> str:
+        """Scope for an app-only Azure Key Vault token in this cloud."""
+        return self.key_vault_resource + "/.default"
 
     @property
     def partner_center_scope(self) -> str:
@@ -88,6 +99,8 @@ CLOUDS: dict[str, Cloud] = {
             # AzureCloud (Azure CLI, Partner-Center-PowerShell), AzurePublicCloud (Azure SDKs),
             # Global (Microsoft Graph PowerShell Get-MgEnvironment), global (Terraform azuread).
             aliases=("AzureCloud", "AzurePublicCloud", "global"),
+            key_vault_dns_suffix="vault.azure.net",
+            key_vault_resource="https://vault.azure.net",
         ),
         Cloud(
             name="usgov",
@@ -106,6 +119,8 @@ CLOUDS: dict[str, Cloud] = {
             # USGov (Graph PowerShell), USGovernmentHigh (PnP), plus the names users say.
             aliases=("AzureUSGovernment", "usgovernment", "usgovernmentl4", "gcchigh", "USGovernmentHigh"),
             legacy_authority_hosts=("https://login-us.microsoftonline.com",),
+            key_vault_dns_suffix="vault.usgovcloudapi.net",
+            key_vault_resource="https://vault.usgovcloudapi.net",
         ),
         Cloud(
             name="usgov_dod",
@@ -121,6 +136,9 @@ CLOUDS: dict[str, Cloud] = {
             # USGovDoD (Graph PowerShell; matches usgov_dod once separators are ignored),
             # USGovernmentDoD (PnP), usgovernmentl5 (Terraform azuread), dod.
             aliases=("USGovernmentDoD", "usgovernmentl5", "dod"),
+            # DoD vaults are Azure Government vaults: same DNS suffix and token resource.
+            key_vault_dns_suffix="vault.usgovcloudapi.net",
+            key_vault_resource="https://vault.usgovcloudapi.net",
         ),
         Cloud(
             name="china",
@@ -136,6 +154,8 @@ CLOUDS: dict[str, Cloud] = {
             aliases=("AzureChinaCloud", "china21vianet"),
             # The older documented host; it redirects to login.partner.microsoftonline.cn.
             legacy_authority_hosts=("https://login.chinacloudapi.cn",),
+            key_vault_dns_suffix="vault.azure.cn",
+            key_vault_resource="https://vault.azure.cn",
         ),
         Cloud(
             name="germany",
@@ -150,6 +170,8 @@ CLOUDS: dict[str, Cloud] = {
             partner_center_portal_url="https://partnercenter.microsoft.com",
             retired_on=GERMANY_CLOSED_ON,
             aliases=("AzureGermanCloud",),
+            key_vault_dns_suffix="vault.microsoftazure.de",
+            key_vault_resource="https://vault.microsoftazure.de",
         ),
     )
 }
@@ -271,3 +293,33 @@ def check_endpoint_override(cloud: Cloud, option: str, url: str) -> str:
             option=option,
         )
     return "%s://%s%s" % (parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"))
+
+
+def check_key_vault_url(cloud: Cloud, option: str, url: t.Any) -> str:
+    """Validate a vault URL for ``cloud`` and return it without a trailing slash.
+
+    https only, no credentials, query or fragment. A host under another cloud's Key Vault DNS suffix
+    is refused: the tenant's secrets belong in a vault of its own cloud, and this cloud's token
+    would not be accepted there. Other hosts (a private endpoint, a local stand-in) are accepted.
+    """
+    text = str(url or "").strip().rstrip("/")
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError as exc:
+        raise ConfigurationError("%s is not a valid URL: %r (%s)." % (option, url, exc), option=option) from None
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        raise ConfigurationError("%s must be an https:// URL such as https://contoso-pc.%s, got %r."
+                                 % (option, cloud.key_vault_dns_suffix or "vault.azure.net", url), option=option)
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError("%s must not contain credentials, a query or a fragment: %r." % (option, url), option=option)
+    host = parts.hostname.lower()
+    for other in CLOUDS.values():
+        suffix = other.key_vault_dns_suffix
+        if suffix and suffix != cloud.key_vault_dns_suffix and (host == suffix or host.endswith("." + suffix)):
+            raise ConfigurationError(
+                "%s %s is a vault of %s, but the tenant is in %s: keep the secret in a vault of the tenant's own cloud "
+                "(*.%s)." % (option, text, other.display_name, cloud.display_name, cloud.key_vault_dns_suffix),
+                option=option,
+            )
+    return text

@@ -17,6 +17,8 @@ SERVICE_NAMES = {
     "graph": "Microsoft Graph",
     "partner_center": "Partner Center",
     "identity": "the Microsoft identity platform",
+    "key_vault": "Azure Key Vault",
+    "hashi_vault": "the Vault (OpenBao / HashiCorp Vault) server",
 }
 
 # Query parameter names whose values must never be shown (lower case).

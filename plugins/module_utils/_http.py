@@ -235,6 +235,8 @@ def parse_error(
             message = _message_text(data.get("description") or data.get("message"))
             name = data.get("errorName")
             detail_code = str(name) if name else None
+        elif isinstance(data.get("errors"), list):  # Vault / OpenBao: {"errors": ["..."]}
+            message = "; ".join(first_line(str(e)) for e in data["errors"] if str(e).strip()) or None
         elif "message" in data:
             message = _message_text(data.get("message"))
     elif text.strip():

@@ -24,6 +24,7 @@ import re
 import typing as t
 
 from ._errors import ConfigurationError, PartnerCenterCollectionError
+from ._graph import parse_datetime
 from ._private_files import (
     MAX_SECRET_FILE_BYTES,
     ensure_private_folder,
@@ -46,11 +47,16 @@ class StoreConflict(PartnerCenterCollectionError):
 
 
 class PendingAddition(t.NamedTuple):
-    """A secret this store's run was about to create: its name and dates identify it afterwards."""
+    """A secret this store's run was about to create: its name and dates identify it afterwards.
+
+    ``claim_id`` names the run's claim: stores shared by runners that do not take turns through a
+    lock let the first claim go ahead and make the others wait for it.
+    """
 
     display_name: str
     start_date_time: str
     end_date_time: str
+    claim_id: str = ""
 
     def to_dict(self) -> dict[str, str]:
         return dict(self._asdict())
@@ -91,20 +97,90 @@ class SecretRecord(t.NamedTuple):
         previous = tuple(k.lower() for k in listed if isinstance(k, str)) if isinstance(listed, list) else ()
         pending = []
         for entry in data.get("pending") if isinstance(data.get("pending"), list) else ():
-            if isinstance(entry, dict) and all(isinstance(entry.get(k), str) for k in PendingAddition._fields):
-                pending.append(PendingAddition(*(entry[k] for k in PendingAddition._fields)))
+            if isinstance(entry, dict) and all(isinstance(entry.get(k), str) for k in PendingAddition._fields[:3]):
+                pending.append(PendingAddition(*(str(entry.get(k) or "") for k in PendingAddition._fields)))
         return cls(previous_key_ids=previous, pending=tuple(pending), **fields)
 
 
 class Snapshot(t.NamedTuple):
-    """A store's content as read: the record (or None and why there is none) and its version."""
+    """A store's content as read: the record (or None and why there is none), its version, and
+    another runner's addition in flight (a claim younger than the wait bound), if any."""
 
     record: SecretRecord | None
     reason: str
     version: t.Any
+    open_claim: PendingAddition | None = None
 
 
-class FileStore:
+def in_flight(record: SecretRecord | None, now: float, window: float) -> PendingAddition | None:
+    """The oldest pending addition of ``record`` made after its value and less than ``window`` ago.
+
+    A pending addition older than the value was resolved (or lost, and is only a proof now); one
+    older than ``window`` was abandoned by a run that died.
+    """
+    if record is None:
+        return None
+    stored = parse_datetime(record.start_date_time) if record.secret else None
+    for addition in record.pending:
+        started = parse_datetime(addition.start_date_time)
+        if started is None or (stored is not None and started <= stored):
+            continue
+        if now - started < window:
+            return addition
+    return None
+
+
+class SecretStore:
+    """What the secret lifecycle needs from a store; each backend implements it.
+
+    ``serialised`` stores make concurrent runs take turns through ``lock()`` (a local file); the
+    others are shared by runners on many machines: a run that finds another runner's claim in
+    flight waits for it, and ``claim`` raises StoreConflict when another runner claimed first.
+    """
+
+    kind = ""
+    option = "store"
+    path: str | None = None
+    serialised = False
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+
+    @property
+    def description(self) -> str:
+        raise NotImplementedError
+
+    def check(self, *, create: bool) -> list[str]:
+        """Refuse what is wrong before any request; returns warnings."""
+        return []
+
+    def lock(self) -> t.ContextManager[None]:
+        return contextlib.nullcontext()
+
+    def remove_stale_temporaries(self) -> None:
+        """Remove what killed runs left behind (called with the lock held)."""
+
+    def read(self) -> Snapshot:
+        raise NotImplementedError
+
+    def claim(self, record: SecretRecord, expected_version: t.Any) -> t.Any:
+        """Record the addition ``record.pending[-1]`` before it is made; returns the new version.
+
+        Raises StoreConflict when the store changed since ``expected_version`` or another runner
+        claimed first: nothing has been created then, and the run may plan again.
+        """
+        return self.write(record, expected_version)
+
+    def write(self, record: SecretRecord, expected_version: t.Any, resolves: str = "") -> t.Any:
+        """Store ``record`` if the store is still at ``expected_version`` (check-and-set).
+
+        ``resolves`` names the claim whose addition this record stores."""
+        raise NotImplementedError
+
+    def delete(self) -> bool:
+        """Forget the value of a removed secret; False when the store keeps it (remote stores)."""
+        return False
+
+
+class FileStore(SecretStore):
     """A JSON file on the host that runs the module, in a folder only the running user can write.
 
     The folder is created (0700) when missing; a folder another user owns or can write is refused
@@ -114,6 +190,7 @@ class FileStore:
     """
 
     kind = "file"
+    serialised = True
 
     def __init__(self, path: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, option: str = "dest") -> None:
         self.path = path
@@ -191,7 +268,7 @@ class FileStore:
             ) from None
         return Snapshot(record, "" if record.secret else "%s holds no value" % self.path, version)
 
-    def write(self, record: SecretRecord, expected_version: t.Any) -> t.Any:
+    def write(self, record: SecretRecord, expected_version: t.Any, resolves: str = "") -> t.Any:
         """Replace the record if the file is still at ``expected_version``; returns the new version."""
         if self._version() != expected_version:
             raise StoreConflict("dest %s changed while this run was using it; nothing was overwritten." % self.path,
@@ -200,10 +277,11 @@ class FileStore:
         write_private_file(self.path, record.to_json())
         return self._version()
 
-    def delete(self) -> None:
+    def delete(self) -> bool:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
         fsync_folder(self.folder)
+        return True
 
     def remove_stale_temporaries(self) -> None:
         """Remove ``.<name>.<hex>.tmp`` files that killed runs left (call with the lock held)."""

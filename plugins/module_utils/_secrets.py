@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import math
+import os
 import re
 import time
 import typing as t
@@ -50,7 +51,8 @@ from ._errors import (
 )
 from ._graph import parse_datetime
 from ._ids import is_guid, require_guid
-from ._secret_stores import DEFAULT_LOCK_TIMEOUT, FileStore, PendingAddition, SecretRecord, Snapshot
+from ._remote_stores import check_store_option, new_addition, open_store
+from ._secret_stores import DEFAULT_LOCK_TIMEOUT, FileStore, PendingAddition, SecretRecord, SecretStore, Snapshot, StoreConflict
 
 DAY = 86400.0
 DEFAULT_EXPIRES_IN = "1y"
@@ -507,6 +509,8 @@ POLICY_HINT = (
 # A pending addition that matches no secret is kept this long (a just-created secret may not show in
 # reads yet), then forgotten at the store's next write.
 PENDING_GRACE_SECONDS = 3600.0
+# How often a run waiting for another runner's claim on a shared store reads it again.
+CLAIM_POLL_SECONDS = 1.0
 
 
 class Options(t.NamedTuple):
@@ -514,7 +518,11 @@ class Options(t.NamedTuple):
 
     lifetime: Lifetime | None
     key_id: str | None
-    store: FileStore | None
+    # The store's settings (``dest`` is a file store) and its option name; the store itself needs
+    # the module's clients, so it is opened once the module is validated.
+    store: dict[str, t.Any] | None
+    store_option: str
+    lock_timeout: int
 
 
 class SecretValueMissing(PartnerCenterCollectionError):
@@ -557,9 +565,9 @@ def validate_params(p: t.Mapping[str, t.Any], now: float) -> Options:
                 % (renew, lifetime.days),
                 option="renew_before_days",
             )
-        if p.get("retire_previous") and p.get("dest") is None:
+        if p.get("retire_previous") and p.get("dest") is None and p.get("store") is None:
             raise ConfigurationError(
-                "retire_previous needs dest: it removes only the secrets that the store held before the current one, and "
+                "retire_previous needs dest or store: it removes only the secrets that the store held before the current one, and "
                 "without a store the module cannot tell which secrets are its own. To remove one secret, use state=absent "
                 "with its key_id.",
                 option="retire_previous",
@@ -569,8 +577,25 @@ def validate_params(p: t.Mapping[str, t.Any], now: float) -> Options:
             raise ConfigurationError("state=absent needs display_name or key_id.", option="display_name")
         if p.get("rotate"):
             raise ConfigurationError("rotate applies to state=present only.", option="rotate")
-    store = FileStore.from_option(p["dest"], lock_timeout=lock_timeout) if p.get("dest") is not None else None
-    return Options(lifetime, key_id, store)
+    store, option = None, "store"
+    if p.get("dest") is not None:
+        store, option = {"type": "file", "path": p["dest"]}, "dest"
+    elif p.get("store") is not None:
+        store = check_store_option(with_vault_environment(p["store"]))
+    if store is not None and store["type"] == "file":
+        FileStore.from_option(store["path"], lock_timeout=lock_timeout)  # refuses a path that cannot be a file
+    return Options(lifetime, key_id, store, option, lock_timeout)
+
+
+def with_vault_environment(store: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """``store`` with Vault's environment variables filled in where options are not given, as
+    community.hashi_vault does (VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE); only for type hashi_vault."""
+    settings = dict(store)
+    if settings.get("type") == "hashi_vault":
+        for key, variable in (("url", "VAULT_ADDR"), ("token", "VAULT_TOKEN"), ("namespace", "VAULT_NAMESPACE")):
+            if not settings.get(key) and os.environ.get(variable):
+                settings[key] = os.environ[variable]
+    return settings
 
 
 def _read_application(module: t.Any) -> dict[str, t.Any] | None:
@@ -615,7 +640,7 @@ def _wait_for_secret(module: t.Any, app: dict[str, t.Any], key_id: str) -> dict[
         return app
 
 
-def check_record_owner(record: SecretRecord | None, store: FileStore, app: t.Mapping[str, t.Any], display_name: str,
+def check_record_owner(record: SecretRecord | None, store: SecretStore, app: t.Mapping[str, t.Any], display_name: str,
                        tenant_id: str | None) -> None:
     """Refuse to use a store record that belongs to another tenant, application or secret name."""
     if record is None:
@@ -737,19 +762,21 @@ def run_pc_app_secret(module: t.Any, now: float | None = None) -> dict[str, t.An
     if long_lifetime:
         module.module.warn(long_lifetime)
     writing = (p.get("state") or "present") == "present" and not module.check_mode
+    store = None
     if options.store is not None:
+        store = open_store(module, options.store, lock_timeout=options.lock_timeout, option=options.store_option)
         # A folder another user can write is refused here, before any request to Microsoft Graph.
-        for warning in options.store.check(create=writing):
+        for warning in store.check(create=writing):
             module.module.warn(warning)
-    locking = options.store is not None and writing
-    with options.store.lock() if locking and options.store else contextlib.nullcontext():
-        if locking and options.store:
-            options.store.remove_stale_temporaries()
+    locking = store is not None and writing
+    with store.lock() if locking and store else contextlib.nullcontext():
+        if locking and store:
+            store.remove_stale_temporaries()
         # The clock is read once the lock is held: the wait for it may have been long.
-        return _run(module, options, time.time() if now is None else now)
+        return _run(module, options, store, time.time() if now is None else now)
 
 
-def _run(module: t.Any, options: Options, now: float) -> dict[str, t.Any]:
+def _run(module: t.Any, options: Options, store: SecretStore | None, now: float) -> dict[str, t.Any]:
     """pc_app_secret once its options are checked (and, for a write with a store, its lock is held)."""
     p = module.params
     state = p.get("state") or "present"
@@ -766,7 +793,8 @@ def _run(module: t.Any, options: Options, now: float) -> dict[str, t.Any]:
         "start_date_time": None,
         "end_date_time": None,
         "days_to_expiry": None,
-        "dest": options.store.path if options.store else None,
+        "dest": store.path if store else None,
+        "store": store.description if store else None,
         "retired_key_ids": [],
         "orphan_key_ids": [],
         "unheld_key_ids": [],
@@ -790,23 +818,63 @@ def _run(module: t.Any, options: Options, now: float) -> dict[str, t.Any]:
     result.update(app_id=app.get("appId"), object_id=app.get("id"))
     if state == "absent":
         credentials = [dict(c) for c in app.get("passwordCredentials") or []]
-        return _run_absent(module, app, credentials, display_name, options.key_id, options.store, now, result)
-    return _run_present(module, app, options, now, result)
+        return _run_absent(module, app, credentials, display_name, options.key_id, store, now, result)
+    return _run_present(module, app, options, store, now, result)
 
 
-def _run_present(module: t.Any, app: dict[str, t.Any], options: Options, now: float, result: dict[str, t.Any]) -> dict[str, t.Any]:
-    """``state=present``: plan against the store's record, then create, store and remove what the plan says."""
+def _run_present(module: t.Any, app: dict[str, t.Any], options: Options, store: SecretStore | None, now: float,
+                 result: dict[str, t.Any]) -> dict[str, t.Any]:
+    """``state=present``; a claim that another runner made first (a shared store) is waited for, then
+    the run plans again from what that runner stored."""
+    attempts = 3
+    for attempt in range(1, attempts + 1):
+        try:
+            return _present_once(module, app, options, store, now, result)
+        except StoreConflict as exc:
+            if attempt == attempts:
+                raise
+            module.module.warn("%s Reading the application and the store again." % exc.message)
+            app = _find_application(module, wait=True) or app
+            now = time.time()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _settled(module: t.Any, store: SecretStore) -> tuple[Snapshot, bool]:
+    """The store once no other runner's claim is in flight (a shared store), and whether it waited.
+
+    A claim still open after the store's lock_timeout was abandoned by a run that died; its secret,
+    if any, is then one this store proves lost.
+    """
+    snapshot = store.read()
+    if store.serialised or snapshot.open_claim is None:
+        return snapshot, False
+    claim = snapshot.open_claim
+    module.module.warn("Another runner is adding secret %r through %s (claim %s, since %s); waiting up to lock_timeout=%ss "
+                       "for it." % (claim.display_name, store.description, claim.claim_id or "-", claim.start_date_time,
+                                    store.lock_timeout))
+    deadline = time.monotonic() + store.lock_timeout
+    while snapshot.open_claim is not None and time.monotonic() < deadline:
+        time.sleep(CLAIM_POLL_SECONDS)
+        snapshot = store.read()
+    return snapshot, True
+
+
+def _present_once(module: t.Any, app: dict[str, t.Any], options: Options, store: SecretStore | None, now: float,
+                  result: dict[str, t.Any]) -> dict[str, t.Any]:
+    """One plan-and-act pass of ``state=present``."""
     p = module.params
     display_name = p["display_name"]
-    store = options.store
     lifetime = t.cast(Lifetime, options.lifetime)
     renew_before_days = 30 if p.get("renew_before_days") is None else p["renew_before_days"]
-    managed = managed_secrets(app, display_name)
     snapshot = Snapshot(None, "", None)
     tenant_id = None
     if store is not None:
         tenant_id = _tenant_id(module)
-        snapshot = store.read()
+        snapshot, waited = _settled(module, store)
+        if waited:
+            app = _find_application(module, wait=True) or app
+    managed = managed_secrets(app, display_name)
+    if store is not None:
         check_record_owner(snapshot.record, store, app, display_name, tenant_id)
         if snapshot.record is not None and stored_but_not_visible(snapshot.record, managed, now):
             app = _wait_for_secret(module, app, snapshot.record.held_key_id)
@@ -825,11 +893,11 @@ def _run_present(module: t.Any, app: dict[str, t.Any], options: Options, now: fl
     )
     result["unheld_key_ids"] = [str(c.get("keyId")) for c in plan.unheld]
     if plan.value_missing:
-        return _value_missing(module, plan, t.cast(FileStore, store), managed, now, result)
+        return _value_missing(module, plan, t.cast(SecretStore, store), managed, now, result)
     if plan.unheld:
         module.module.warn(
             "The application has valid secret(s) named %r whose value %s does not hold: %s. They were left alone: another "
-            "store, host, checkout or a person holds their value." % (display_name, t.cast(FileStore, store).description,
+            "store, host, checkout or a person holds their value." % (display_name, t.cast(SecretStore, store).description,
                                                                        describe_secrets(plan.unheld, now)))
     start, end = lifetime.dates(now)
     violations = _check_policy(module, plan, app, lifetime, start, end, now, renew_before_days, result)
@@ -874,7 +942,7 @@ def _run_present(module: t.Any, app: dict[str, t.Any], options: Options, now: fl
     return result
 
 
-def _value_missing(module: t.Any, plan: Plan, store: FileStore, managed: t.Sequence[dict[str, t.Any]], now: float,
+def _value_missing(module: t.Any, plan: Plan, store: SecretStore, managed: t.Sequence[dict[str, t.Any]], now: float,
                    result: dict[str, t.Any]) -> dict[str, t.Any]:
     """The store holds no value while valid secrets exist: fail (check mode: say that a real run would), list them."""
     text = (
@@ -914,7 +982,7 @@ def _check_policy(module: t.Any, plan: Plan, app: t.Mapping[str, t.Any], lifetim
     return violations
 
 
-def _report_check_mode(module: t.Any, plan: Plan, store: FileStore | None, managed: t.Sequence[dict[str, t.Any]], display_name: str,
+def _report_check_mode(module: t.Any, plan: Plan, store: SecretStore | None, managed: t.Sequence[dict[str, t.Any]], display_name: str,
                        start: float, end: float, now: float, violations: list[str], result: dict[str, t.Any]) -> dict[str, t.Any]:
     """What a real run would do, with nothing written."""
     removing = {c.get("keyId") for c in plan.remove}
@@ -947,7 +1015,7 @@ def _report_check_mode(module: t.Any, plan: Plan, store: FileStore | None, manag
 
 
 def _create_and_store(
-    module: t.Any, app: t.Mapping[str, t.Any], plan: Plan, store: FileStore | None, snapshot: Snapshot, tenant_id: str | None,
+    module: t.Any, app: t.Mapping[str, t.Any], plan: Plan, store: SecretStore | None, snapshot: Snapshot, tenant_id: str | None,
     display_name: str, start: float, end: float, now: float,
 ) -> tuple[dict[str, t.Any], str | None, list[str]]:
     """Record the addition in the store, addPassword, store the value. Returns the secret, its value
@@ -957,13 +1025,13 @@ def _create_and_store(
     so that whatever happens next (a lost answer, a crash, a failed write) the secret it may create
     can be recognised as this store's own and removed by this run or the next one.
     """
-    addition = PendingAddition(display_name, format_datetime(start), format_datetime(end))
+    addition = new_addition(display_name, start, end)
     version = snapshot.version
     if store is not None:
         base = snapshot.record or SecretRecord(tenant_id=tenant_id, cloud=module.cloud.name, app_id=app.get("appId"),
                                                display_name=display_name)
         try:
-            version = store.write(base._replace(pending=(*base.pending, addition)), version)
+            version = store.claim(base._replace(pending=(*base.pending, addition)), version)
         except OSError as exc:
             raise ConfigurationError(
                 "Cannot write %s: %s. Nothing was created." % (store.description, exc.strerror or exc), option=store.option
@@ -977,7 +1045,7 @@ def _create_and_store(
         )
     if store is not None:
         record = _next_record(module, app, plan, snapshot.record, created, secret_text, tenant_id, addition if failed_attempts else None, now)
-        _store(module, store, version, app, created, record)
+        _store(module, store, version, app, created, record, resolves=addition.claim_id)
         secret_text = None
     lost = _remove_lost_attempts(module, app, created, addition) if failed_attempts else []
     return created, secret_text, lost
@@ -1012,11 +1080,11 @@ def _next_record(module: t.Any, app: t.Mapping[str, t.Any], plan: Plan, record: 
     )
 
 
-def _store(module: t.Any, store: FileStore, version: t.Any, app: t.Mapping[str, t.Any], created: t.Mapping[str, t.Any],
-           record: SecretRecord) -> None:
+def _store(module: t.Any, store: SecretStore, version: t.Any, app: t.Mapping[str, t.Any], created: t.Mapping[str, t.Any],
+           record: SecretRecord, *, resolves: str) -> None:
     """Write the new secret's record; when that fails, remove the secret again (its value would be lost)."""
     try:
-        store.write(record, version)
+        store.write(record, version, resolves=resolves)
     except (OSError, PartnerCenterCollectionError) as exc:
         undone = ""
         with contextlib.suppress(PartnerCenterCollectionError):
@@ -1092,7 +1160,7 @@ def _current_fields(view: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     }
 
 
-def _message(plan: Plan, shown: t.Mapping[str, t.Any], store: FileStore | None, *, check_mode: bool, violations: t.Sequence[str],
+def _message(plan: Plan, shown: t.Mapping[str, t.Any], store: SecretStore | None, *, check_mode: bool, violations: t.Sequence[str],
              retired: t.Sequence[str] = ()) -> str:
     """One human sentence or two about what happened (never the value)."""
     would = "Would remove" if check_mode else "Removed"
@@ -1134,7 +1202,7 @@ def _run_absent(
     credentials: list[dict[str, t.Any]],
     display_name: str | None,
     key_id: str | None,
-    store: FileStore | None,
+    store: SecretStore | None,
     now: float,
     result: dict[str, t.Any],
 ) -> dict[str, t.Any]:
@@ -1161,9 +1229,15 @@ def _run_absent(
         if store is not None:
             if stored is not None and stored.held_key_id in {k.lower() for k in retired}:
                 dest_removed = True
-                if not module.check_mode:
-                    store.delete()
-                msg += " %s %s, which held the value of a removed secret." % ("Would delete" if module.check_mode else "Deleted", store.path)
+                if store.path is None:
+                    dest_removed = False
+                    msg += " %s still holds the value of the removed secret (left alone: remote stores keep their versions)." % (
+                        store.description)
+                else:
+                    if not module.check_mode:
+                        store.delete()
+                    msg += " %s %s, which held the value of a removed secret." % ("Would delete" if module.check_mode else "Deleted",
+                                                                                  store.path)
     result.update(
         changed=bool(retired),
         action="removed" if retired else "none",

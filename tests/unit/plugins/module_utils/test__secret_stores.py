@@ -73,7 +73,7 @@ def test_a_record_survives_its_json_form():
         "end_date_time": "2028-01-15T08:00:00Z",
         "previous_key_ids": ["0c0c0c0c-0000-0000-0000-000000000003"],
         "pending": [{"display_name": "Partner Center", "start_date_time": "2027-01-15T08:00:00Z",
-                     "end_date_time": "2028-01-15T08:00:00Z"}],
+                     "end_date_time": "2028-01-15T08:00:00Z", "claim_id": ""}],
     }
     assert SecretRecord.from_mapping(data) == RECORD
     assert RECORD.to_json().endswith(b"\n")
@@ -309,7 +309,7 @@ def test_write_is_private_atomic_and_makes_private_parents(tmp_path, monkeypatch
     assert mode(tmp_path / "a") == 0o700 and mode(tmp_path / "a" / "b") == 0o700 and mode(path) == 0o600
     assert json.loads(path.read_text()) == json.loads(RECORD.to_json())
     assert os.listdir(path.parent) == ["secret.json"]  # no temporary file left
-    assert store.read() == (RECORD, "", version)
+    assert store.read() == (RECORD, "", version, None)
 
 
 def test_write_replaces_an_existing_readable_file_with_a_private_one(tmp_path):

@@ -598,9 +598,9 @@ def test_validate_params_accepts(tmp_path):
     assert options.lifetime is None and options.key_id == "0a0a0a0a-0000-0000-0000-000000000001"  # lifetime ignored when absent
     assert sec.validate_params(params(renew_before_days=0, expires_in="1"), NOW).lifetime.days == 1
     options = sec.validate_params(params(dest=str(tmp_path / "d" / "s.json"), retire_previous=True, lock_timeout=0), NOW)
-    assert isinstance(options.store, FileStore) and options.store.path == str(tmp_path / "d" / "s.json")
-    assert options.store.lock_timeout == 0 and not (tmp_path / "d").exists()  # nothing is created by checking
-    assert sec.validate_params(params(dest=str(tmp_path / "s.json"), lock_timeout=None), NOW).store.lock_timeout == 120
+    assert options.store == {"type": "file", "path": str(tmp_path / "d" / "s.json")} and options.store_option == "dest"
+    assert options.lock_timeout == 0 and not (tmp_path / "d").exists()  # nothing is created by checking
+    assert sec.validate_params(params(dest=str(tmp_path / "s.json"), lock_timeout=None), NOW).lock_timeout == 120
     assert sec.validate_params(params(missing_value=None), NOW).store is None
 
 
@@ -969,7 +969,8 @@ def test_ambiguous_add_password_failures_until_the_budget_ends_say_the_secret_ma
     # The record names the addition, so that a rerun can prove such a secret its own; it holds no value.
     record_after = stored(dest)
     assert record_after.secret is None and record_after.key_id is None and record_after.app_id == service.app["appId"]
-    assert record_after.pending == (PendingAddition(NAME, iso(NOW), iso(NOW + 365 * DAY)),)
+    [pending] = record_after.pending
+    assert pending._replace(claim_id="") == PendingAddition(NAME, iso(NOW), iso(NOW + 365 * DAY)) and pending.claim_id
 
 
 def test_runs_on_one_dest_are_serialised_by_its_lock_file(tmp_path):
@@ -1155,7 +1156,8 @@ def test_the_record_is_written_before_add_password_and_a_refusal_leaves_it_with_
     service.add_failure = graph_error(400, "Request_BadRequest", "Invalid value specified for property 'displayName'.")
     with pytest.raises(ServiceError):
         run(service, dest=str(dest))
-    addition = PendingAddition(NAME, iso(NOW), iso(NOW + 365 * DAY))
+    [addition] = stored(dest).pending
+    assert addition._replace(claim_id="") == PendingAddition(NAME, iso(NOW), iso(NOW + 365 * DAY)) and addition.claim_id
     assert seen == [before._replace(pending=(addition,))]  # on disk when addPassword was sent
     assert stored(dest) == before._replace(pending=(addition,))  # the old value is intact, the addition recorded
     assert key_ids(service) == [old["keyId"]]
