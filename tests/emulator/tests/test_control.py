@@ -18,8 +18,9 @@ def test_ready_line_describes_every_cloud_and_tenant(emulator):
     info = emulator.info
     assert set(info["clouds"]) == {"public", "usgov", "usgov_dod", "china"}
     for urls in info["clouds"].values():
-        assert set(urls) == {"authority_host", "graph_endpoint", "partner_center_endpoint"}
-        assert all(url.startswith("https://127.0.0.1:") for url in urls.values())
+        endpoints = {"authority_host", "graph_endpoint", "partner_center_endpoint", "key_vault_endpoint"}
+        assert set(urls) == endpoints | {"key_vault_resource", "key_vault_dns_suffix"}
+        assert all(urls[name].startswith("https://127.0.0.1:") for name in endpoints)
     assert len(info["tenants"]) == 8
     for tenant in info["tenants"]:
         assert {"cloud", "tenant_id", "domain", "admin", "limited"} <= set(tenant)
@@ -101,7 +102,10 @@ def test_cli_stops_cleanly_and_state_survives_a_restart(tmp_path, sig):
     assert stat.S_IMODE(os.stat(state_file).st_mode) == 0o600
     second = EmulatorProcess("--state-file", state_file).start()
     try:
-        assert second.info["tenants"] == first.info["tenants"] and second.info["ca_bundle"] == first.info["ca_bundle"]
+        # key_vault_url holds the (new) port of the cloud's Key Vault.
+        def portless(info: dict) -> list:
+            return [{k: v for k, v in t.items() if k != "key_vault_url"} for t in info["tenants"]]
+        assert portless(second.info) == portless(first.info) and second.info["ca_bundle"] == first.info["ca_bundle"]
         assert set(second.info["clouds"]) == {"public", "china"}
         fetched = second.graph(tenant).get(f"/applications/{app['id']}")
         assert fetched.status_code == 200 and fetched.json()["displayName"] == "persisted"
