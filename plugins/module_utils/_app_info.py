@@ -27,6 +27,7 @@ from ._permissions import (
     validate_params,
 )
 from ._registration import RegistrationCheck, webapp_credentials
+from ._remote_stores import open_webapp_store
 
 APP_SELECT = ("id", "appId", "displayName", "uniqueName", "signInAudience", "createdDateTime", "requiredResourceAccess",
               "passwordCredentials", "keyCredentials")
@@ -122,7 +123,8 @@ class AppAudit:
     def _partner_center(self, app: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         """Whether Partner Center accepts the web app's own app-only call."""
         params = self.module.params
-        credentials, dummy, dummy2 = webapp_credentials(params, params["tenant_id"] or "", app["appId"])
+        credentials, dummy, dummy2 = webapp_credentials(params, params["tenant_id"] or "", app["appId"],
+                                                        store=open_webapp_store(self.module))
         try:
             registered, refusal = RegistrationCheck(self.module).probe(credentials)
         except (AuthenticationError, ServiceError) as exc:

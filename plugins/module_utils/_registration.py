@@ -29,7 +29,8 @@ from ._graph import BatchItem, body_or_none, key_segment, parse_datetime
 from ._ids import AAD_GRAPH_APP_ID, GRAPH_APP_ID, PARTNER_CENTER_APP_ID
 from ._module import PartnerCenterModule, parse_token_cache
 from ._partner_center import PartnerCenterClient
-from ._secret_stores import FileStore
+from ._remote_stores import open_webapp_store
+from ._secret_stores import FileStore, SecretStore
 
 PORTAL_PATH = "Account settings > App management > Web app > Register existing app"
 # Identity errors that only mean "not replicated yet" right after the app, its service principal,
@@ -57,28 +58,32 @@ def instructions(cloud: Cloud, app: t.Mapping[str, t.Any]) -> str:
     )
 
 
-def webapp_credentials(params: t.Mapping[str, t.Any], tenant_id: str, app_id: str,
-                       check_mode: bool = False) -> tuple[Credentials, str | None, str]:
-    """The web app's own credential from the options, the key id it names (secret file), and why the
-    secret file holds no value (check mode only: a real run fails on it)."""
+def webapp_credentials(params: t.Mapping[str, t.Any], tenant_id: str, app_id: str, check_mode: bool = False,
+                       store: SecretStore | None = None) -> tuple[Credentials, str | None, str]:
+    """The web app's own credential from the options, the key id its store names, and why the store
+    holds no value (check mode only: a real run fails on it).
+
+    ``store`` is the store of ``webapp_secret_store`` or ``webapp_secret_file`` (see
+    _remote_stores.open_webapp_store); a secret file is read like every secret file: a regular file
+    of at most 1 MiB (not /dev/zero, not a FIFO).
+    """
     key_id = None
     missing = ""
     secret = params.get("webapp_client_secret")
-    if params.get("webapp_secret_file"):
-        # Read like every secret file: a regular file of at most 1 MiB (not /dev/zero, not a FIFO).
-        snapshot = FileStore(os.path.abspath(params["webapp_secret_file"]), option="webapp_secret_file").read()
+    if store is None and params.get("webapp_secret_file"):
+        store = FileStore(os.path.abspath(params["webapp_secret_file"]), option="webapp_secret_file")
+    if store is not None:
+        snapshot = store.read()
         record = snapshot.record
         if record is not None and record.app_id and str(record.app_id).lower() != app_id.lower():
-            raise ConfigurationError(
-                "webapp_secret_file %s holds a secret of application %s, not of %s." % (params["webapp_secret_file"], record.app_id, app_id),
-                option="webapp_secret_file",
-            )
+            raise ConfigurationError("%s holds a secret of application %s, not of %s." % (store.description, record.app_id, app_id),
+                                     option=store.option)
         if record is None or not record.secret:
-            missing = "webapp_secret_file %s holds no secret value (%s)" % (params["webapp_secret_file"], snapshot.reason)
+            missing = "%s holds no secret value (%s)" % (store.description, snapshot.reason or "no record")
             if not check_mode:
                 raise ConfigurationError(
-                    missing + ". Run pc_app_secret with this file as dest first (the web_app role does), or give "
-                    "webapp_client_secret.", option="webapp_secret_file")
+                    missing + ". Run pc_app_secret with this store first (the web_app role does), or give "
+                    "webapp_client_secret.", option=store.option)
         else:
             secret, key_id = record.secret, record.key_id
     credentials = Credentials(
@@ -292,7 +297,8 @@ def run_pc_register_webapp(module: PartnerCenterModule) -> dict[str, t.Any]:
     if app is None:
         missing = [Prerequisite("application", False, "no application matches %s" % _selector(params))]
         return _outcome(module, None, missing, None, None, 0.0, 0, check)
-    credentials, key_id, missing = webapp_credentials(params, params["tenant_id"] or "", app["appId"], module.check_mode)
+    credentials, key_id, missing = webapp_credentials(params, params["tenant_id"] or "", app["appId"], module.check_mode,
+                                                      store=open_webapp_store(module))
     prerequisites = check.prerequisites(app, credentials, key_id, missing)
     if any(p.ok is False for p in prerequisites):
         return _outcome(module, app, prerequisites, None, None, 0.0, 0, check)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
 import time
 import typing as t
@@ -304,6 +305,17 @@ def check_store_option(store: t.Mapping[str, t.Any], option: str = "store") -> d
     return dict(store)
 
 
+def with_vault_environment(store: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """``store`` with Vault's environment variables filled in where options are not given, as
+    community.hashi_vault does (VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE); only for type hashi_vault."""
+    settings = dict(store)
+    if settings.get("type") == "hashi_vault":
+        for key, variable in (("url", "VAULT_ADDR"), ("token", "VAULT_TOKEN"), ("namespace", "VAULT_NAMESPACE")):
+            if not settings.get(key) and os.environ.get(variable):
+                settings[key] = os.environ[variable]
+    return settings
+
+
 def open_store(module: t.Any, store: t.Mapping[str, t.Any], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
                option: str = "store") -> SecretStore:
     """The store a ``store`` option describes (already checked with check_store_option)."""
@@ -339,3 +351,16 @@ def open_store(module: t.Any, store: t.Mapping[str, t.Any], *, lock_timeout: flo
 def new_addition(display_name: str, start: float, end: float) -> PendingAddition:
     """This run's addition, with a fresh claim id."""
     return PendingAddition(display_name, _iso(start), _iso(end), new_claim_id())
+
+
+def open_webapp_store(module: t.Any) -> SecretStore | None:
+    """The store of the web app's secret named by ``webapp_secret_file`` or ``webapp_secret_store``, if any."""
+    params = module.params
+    if params.get("webapp_secret_file"):
+        return FileStore(os.path.abspath(params["webapp_secret_file"]), option="webapp_secret_file")
+    if params.get("webapp_secret_store"):
+        settings = check_store_option(with_vault_environment(params["webapp_secret_store"]), option="webapp_secret_store")
+        if settings["type"] == "file":
+            return FileStore(os.path.abspath(str(settings["path"])), option="webapp_secret_store.path")
+        return open_store(module, settings, option="webapp_secret_store")
+    return None

@@ -35,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import math
-import os
 import re
 import time
 import typing as t
@@ -51,7 +50,7 @@ from ._errors import (
 )
 from ._graph import parse_datetime
 from ._ids import is_guid, require_guid
-from ._remote_stores import check_store_option, new_addition, open_store
+from ._remote_stores import check_store_option, new_addition, open_store, with_vault_environment
 from ._secret_stores import DEFAULT_LOCK_TIMEOUT, FileStore, PendingAddition, SecretRecord, SecretStore, Snapshot, StoreConflict
 
 DAY = 86400.0
@@ -585,17 +584,6 @@ def validate_params(p: t.Mapping[str, t.Any], now: float) -> Options:
     if store is not None and store["type"] == "file":
         FileStore.from_option(store["path"], lock_timeout=lock_timeout)  # refuses a path that cannot be a file
     return Options(lifetime, key_id, store, option, lock_timeout)
-
-
-def with_vault_environment(store: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """``store`` with Vault's environment variables filled in where options are not given, as
-    community.hashi_vault does (VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE); only for type hashi_vault."""
-    settings = dict(store)
-    if settings.get("type") == "hashi_vault":
-        for key, variable in (("url", "VAULT_ADDR"), ("token", "VAULT_TOKEN"), ("namespace", "VAULT_NAMESPACE")):
-            if not settings.get(key) and os.environ.get(variable):
-                settings[key] = os.environ[variable]
-    return settings
 
 
 def _read_application(module: t.Any) -> dict[str, t.Any] | None:

@@ -25,6 +25,7 @@ extends_documentation_fragment:
   - partnercenter.national_cloud.attributes.info_module
   - partnercenter.national_cloud.attributes.actiongroup_all
   - partnercenter.national_cloud.target_application
+  - partnercenter.national_cloud.secret_store.webapp
 options:
   filter:
     description:
@@ -172,6 +173,7 @@ applications:
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._app_info import run_pc_aad_app_info
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._applications import TARGET_APPLICATION_SPEC
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._module import PartnerCenterModule
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._remote_stores import STORE_OPTION_SPEC
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._permissions import PERMISSION_ENTRY_OPTIONS
 
 
@@ -184,6 +186,7 @@ def main() -> None:
         secret_expiry_days=dict(type="int", default=30, no_log=False),
         webapp_client_secret=dict(type="str", no_log=True),
         webapp_secret_file=dict(type="path"),
+        webapp_secret_store=dict(type="dict", options=STORE_OPTION_SPEC),
         webapp_certificate_path=dict(type="path"),
         webapp_certificate_password=dict(type="str", no_log=True),
     )
@@ -191,7 +194,7 @@ def main() -> None:
         argument_spec,
         supports_check_mode=True,
         mutually_exclusive=[("object_id", "app_id", "unique_name", "display_name"),
-                            ("webapp_client_secret", "webapp_secret_file", "webapp_certificate_path")],
+                            ("webapp_client_secret", "webapp_secret_file", "webapp_secret_store", "webapp_certificate_path")],
     )
     module.run(run_pc_aad_app_info)
 

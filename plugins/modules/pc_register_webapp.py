@@ -33,6 +33,7 @@ extends_documentation_fragment:
   - partnercenter.national_cloud.attributes
   - partnercenter.national_cloud.attributes.actiongroup_all
   - partnercenter.national_cloud.target_application
+  - partnercenter.national_cloud.secret_store.webapp
 options:
   webapp_client_secret:
     description:
@@ -166,6 +167,7 @@ from ansible_collections.partnercenter.national_cloud.plugins.module_utils._appl
     TARGET_APPLICATION_SPEC,
 )
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._module import PartnerCenterModule
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._remote_stores import STORE_OPTION_SPEC
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._registration import run_pc_register_webapp
 
 
@@ -175,13 +177,14 @@ def main() -> None:
         TARGET_APPLICATION_SPEC,
         webapp_client_secret=dict(type="str", no_log=True),
         webapp_secret_file=dict(type="path"),
+        webapp_secret_store=dict(type="dict", options=STORE_OPTION_SPEC),
         webapp_certificate_path=dict(type="path"),
         webapp_certificate_password=dict(type="str", no_log=True),
         application_permission=dict(type="str", default="Directory.Read.All"),
         create_partner_center_service_principal=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=0),
     )
-    credentials = ("webapp_client_secret", "webapp_secret_file", "webapp_certificate_path")
+    credentials = ("webapp_client_secret", "webapp_secret_file", "webapp_secret_store", "webapp_certificate_path")
     module = PartnerCenterModule(
         argument_spec,
         supports_check_mode=True,

@@ -53,14 +53,17 @@ def captured_spec(monkeypatch):
 
 def test_documentation_matches_argument_spec(monkeypatch):
     seen = captured_spec(monkeypatch)
+    from ansible_collections.partnercenter.national_cloud.plugins.doc_fragments import secret_store
+
     doc = yaml.safe_load(pc_app_secret.DOCUMENTATION)
-    _compare(doc["options"], seen["spec"])
+    _compare({**doc["options"], **yaml.safe_load(secret_store.ModuleDocFragment.STORE)["options"]}, seen["spec"])
     assert seen["spec"]["key_id"]["no_log"] is False
     assert seen["kwargs"]["supports_check_mode"] is True
     assert doc["extends_documentation_fragment"] == [
         "partnercenter.national_cloud.auth",
         "partnercenter.national_cloud.attributes",
         "partnercenter.national_cloud.attributes.actiongroup_all",
+        "partnercenter.national_cloud.secret_store.store",
     ]
     examples = yaml.safe_load(pc_app_secret.EXAMPLES)
     assert all("partnercenter.national_cloud.pc_app_secret" in task or "ansible.builtin.set_fact" in task for task in examples)
