@@ -185,6 +185,12 @@ def decode_json(response: t.Any, *, service: str = "graph") -> t.Any:
         ) from None
 
 
+def vault_error_text(text: str) -> str:
+    """One entry of Vault's ``errors``: the items of a multi-error ("1 error occurred:\\n\\t* permission denied"), else its first line."""
+    items = [line.strip()[2:].strip() for line in text.splitlines() if line.strip().startswith("* ")]
+    return "; ".join(item for item in items if item) or first_line(text)
+
+
 def parse_error(
     response: t.Any,
     *,
@@ -236,7 +242,7 @@ def parse_error(
             name = data.get("errorName")
             detail_code = str(name) if name else None
         elif isinstance(data.get("errors"), list):  # Vault / OpenBao: {"errors": ["..."]}
-            message = "; ".join(first_line(str(e)) for e in data["errors"] if str(e).strip()) or None
+            message = "; ".join(vault_error_text(str(e)) for e in data["errors"] if str(e).strip()) or None
         elif "message" in data:
             message = _message_text(data.get("message"))
     elif text.strip():

@@ -16,6 +16,7 @@ from tests.e2e.hygiene import HygieneScan
 from tests.emulator.client import REPO_ROOT, EmulatorProcess, writes
 from tests.emulator.inventory import write_inventory
 from tests.emulator.schema import check_log_entry
+from tests.openbao import openbao  # noqa: F401  (the OpenBao server fixture, for the Vault store tests)
 
 COLLECTIONS_PATH = REPO_ROOT / "build" / "collections"
 CALLBACKS = Path(__file__).resolve().parent / "callback_plugins"
@@ -126,6 +127,12 @@ class Runner:
             clear_log: bool = True, timeout: float = 300, inventory: Path | None = None) -> PlaybookRun:
         """Run a playbook (generated from data, or a file such as playbooks/rollout.yml) on localhost or on
         an inventory; the emulator's log is cleared first so `requests` holds only this run's."""
+        return self.start(playbook, *args, env=env, clear_log=clear_log, inventory=inventory).wait(timeout)
+
+    def start(self, playbook: list[dict[str, Any]] | Path, *args: str, env: dict[str, str] | None = None,
+              clear_log: bool = True, inventory: Path | None = None) -> BackgroundRun:
+        """Start a playbook as run() does, in the background (runs at once: pass clear_log=False to all but
+        the first); its wait() returns the PlaybookRun, whose `requests` are the emulator's log by then."""
         self.count += 1
         if isinstance(playbook, Path):
             path = playbook
@@ -137,10 +144,13 @@ class Runner:
             self.emulator.clear_log()
         if self.hygiene and not any(arg.startswith("-v") for arg in args):
             args = (*args, "-vvv")
-        completed = subprocess.run(
+        process = subprocess.Popen(
             [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory or "localhost,"), str(path), *args],
-            cwd=self.workdir, env={**self.env(results), **(env or {})}, capture_output=True, text=True, timeout=timeout,
-            check=False)
+            cwd=self.workdir, env={**self.env(results), **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return BackgroundRun(self, process, results)
+
+    def collect(self, completed: subprocess.CompletedProcess[str], results: Path) -> PlaybookRun:
+        """The PlaybookRun of a finished ansible-playbook: its task results and the emulator's log."""
         tasks = []
         if results.exists():
             tasks = [TaskResult(**json.loads(line)) for line in results.read_text(encoding="utf-8").splitlines()]
@@ -169,6 +179,26 @@ class Runner:
             # ca_bundle must still win (reference/build-notes.md), so keep it set in every run.
             "REQUESTS_CA_BUNDLE": os.environ.get("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"),
         }
+
+
+class BackgroundRun:
+    """An ansible-playbook started by Runner.start."""
+
+    def __init__(self, runner: Runner, process: subprocess.Popen[str], results: Path) -> None:
+        self.runner = runner
+        self.process = process
+        self.results = results
+
+    def wait(self, timeout: float = 300) -> PlaybookRun:
+        """Wait for the run (killed after ``timeout`` seconds, then TimeoutExpired) and collect it."""
+        try:
+            stdout, stderr = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+            raise
+        completed = subprocess.CompletedProcess(self.process.args, self.process.returncode, stdout, stderr)
+        return self.runner.collect(completed, self.results)
 
 
 @pytest.fixture
