@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 def host_name(tenant: dict[str, Any]) -> str:
@@ -19,8 +19,8 @@ def host_name(tenant: dict[str, Any]) -> str:
 
 
 def inventory(info: dict[str, Any], *, tenants: list[dict[str, Any]] | None = None, token_cache: str | None = None,
-              python: str | None = None) -> dict[str, Any]:
-    """The inventory as a dict (YAML-compatible JSON)."""
+              python: str | None = None, host_vars: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The inventory as a dict (YAML-compatible JSON); ``host_vars(tenant)`` adds variables to a tenant's host."""
     groups: dict[str, Any] = {}
     for tenant in tenants if tenants is not None else info["tenants"]:
         cloud = tenant["cloud"]
@@ -28,6 +28,7 @@ def inventory(info: dict[str, Any], *, tenants: list[dict[str, Any]] | None = No
         group["hosts"][host_name(tenant)] = {
             "pc_tenant_id": tenant["tenant_id"], "pc_client_id": tenant["admin"]["client_id"],
             "pc_client_secret": tenant["admin"]["client_secret"],
+            **(host_vars(tenant) if host_vars else {}),
         }
     endpoints = {cloud: info["clouds"][cloud] for cloud in groups}
     auth = {"cloud": "{{ pc_cloud }}", "tenant_id": "{{ pc_tenant_id }}", "client_id": "{{ pc_client_id }}",
