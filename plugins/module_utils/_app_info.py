@@ -96,7 +96,11 @@ class AppAudit:
                 consented = (permission.value in scope_tokens(consent.scope_of(resource.sp_id))
                              if consent.grants_known else None)
             permissions.append(permission_dict(permission, resource, consented))
-        secrets = [credential_status(c, self.now, self.expiry_days) for c in app.get("passwordCredentials") or []]
+        store = open_webapp_store(self.module) if check_partner_center else None
+        record = store.read().record if store is not None else None
+        held = {str(record.key_id).lower(): store.description} if record is not None and record.secret and store else {}
+        secrets = [dict(credential_status(c, self.now, self.expiry_days), held_by=held.get(str(c.get("keyId", "")).lower()))
+                   for c in app.get("passwordCredentials") or []]
         certificates = [credential_status(c, self.now, self.expiry_days) for c in app.get("keyCredentials") or []]
         result = {
             "app_id": app["appId"], "object_id": app["id"], "display_name": app.get("displayName"),
@@ -106,7 +110,8 @@ class AppAudit:
             "consent_missing": [_label(p) for p in permissions if p["consented"] is False],
             "drift": self._drift(requested, permissions),
             "secrets": secrets, "certificates": certificates,
-            "partner_center": self._partner_center(app) if check_partner_center else None,
+            "secret_store": store.description if store is not None else None,
+            "partner_center": self._partner_center(app, store) if check_partner_center else None,
         }
         result["problems"] = problems(result)
         return result
@@ -120,11 +125,10 @@ class AppAudit:
         return {"missing": sorted(_label(p) for key, p in expected.items() if key not in have),
                 "extra": sorted(_label(p) for key, p in have.items() if key not in expected)}
 
-    def _partner_center(self, app: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    def _partner_center(self, app: t.Mapping[str, t.Any], store: t.Any) -> dict[str, t.Any]:
         """Whether Partner Center accepts the web app's own app-only call."""
         params = self.module.params
-        credentials, dummy, dummy2 = webapp_credentials(params, params["tenant_id"] or "", app["appId"],
-                                                        store=open_webapp_store(self.module))
+        credentials, dummy, dummy2 = webapp_credentials(params, params["tenant_id"] or "", app["appId"], store=store)
         try:
             registered, refusal = RegistrationCheck(self.module).probe(credentials)
         except (AuthenticationError, ServiceError) as exc:
@@ -144,6 +148,11 @@ def problems(app: t.Mapping[str, t.Any]) -> list[str]:
                 found.append("%s %r (%s) %s" % (kind, item["display_name"], item["key_id"],
                                                 "expired" if item["status"] == "expired"
                                                 else "expires in %d days" % item["days_to_expiry"]))
+    if app.get("secret_store"):
+        for item in app["secrets"]:
+            if item["status"] != "expired" and not item.get("held_by"):
+                found.append("secret %r (%s) is valid but %s does not hold its value" % (item["display_name"], item["key_id"],
+                                                                                      app["secret_store"]))
     if app["service_principal_id"] is None:
         found.append("no service principal")
     pc = app["partner_center"]
@@ -161,7 +170,8 @@ def run_pc_aad_app_info(module: PartnerCenterModule) -> dict[str, t.Any]:
     if selected and params.get("filter"):
         raise ConfigurationError("filter cannot be combined with object_id, app_id, unique_name or display_name.",
                                  option="filter")
-    credentials_given = any(params.get(o) for o in ("webapp_client_secret", "webapp_secret_file", "webapp_certificate_path"))
+    credentials_given = any(params.get(o) for o in ("webapp_client_secret", "webapp_secret_file", "webapp_secret_store",
+                                                    "webapp_certificate_path"))
     module.validate()
     audit = AppAudit(module)
     if selected:

@@ -150,8 +150,14 @@ applications:
     secrets:
       description: Client secrets with C(key_id), C(display_name), C(hint), C(start_date_time), C(end_date_time),
         C(days_to_expiry) and C(status) (valid, expiring, expired, not_yet_valid). Never the values.
+      - With O(webapp_secret_store) or O(webapp_secret_file), C(held_by) names the store that holds a secret's value (null
+        for the others); a valid secret that the store does not hold is a finding in RV(applications[].problems).
       type: list
       elements: dict
+      returned: always
+    secret_store:
+      description: The store of O(webapp_secret_store) or O(webapp_secret_file), in words; else null.
+      type: str
       returned: always
     certificates:
       description: Certificates, in the same shape as RV(applications[].secrets).

@@ -93,3 +93,26 @@ def test_bad_input(runner):
                                                                                "application": ["Read everything"]}])],
                                  runner.auth(tenant)))
     assert run.rc != 0 and "Read everything" in run.last.msg and run.graph_writes() == []
+
+
+def test_each_secret_says_which_store_holds_it_and_unheld_valid_ones_are_findings(runner, tmp_path):
+    """The web app's secret kept in Key Vault; a second, same-name secret added by a person is valid but held
+    by no store the audit knows: a finding. The store is read, never written."""
+    tenant = runner.emulator.tenant("china")
+    runner.emulator.control("PUT", "/partner-center/settings", json={"auto_register_after": 0})
+    store = {"type": "azure_key_vault", "vault_url": tenant["key_vault_url"], "secret_name": "partner-center-web"}
+    play = runner.play([], runner.auth(tenant), roles=[{"role": "partnercenter.national_cloud.web_app",
+                                                        "vars": {"web_app_secret_store": store}}])
+    assert runner.run(play).rc == 0
+    graph = runner.emulator.graph(tenant)
+    app = graph.get("/applications(uniqueName='partner-center-web')").json()
+    held = app["passwordCredentials"][0]["keyId"]
+    persons = graph.post(f"/applications/{app['id']}/addPassword", json={"passwordCredential": {"displayName": "Partner Center"}}).json()
+    run = runner.run(runner.play([info(unique_name="partner-center-web", webapp_secret_store=store)], runner.auth(tenant)), "--check")
+    assert run.rc == 0 and run.graph_writes() == []
+    assert not [r for r in run.requests if r["service"] == "key_vault" and r["method"] != "GET"]
+    [found] = run.last.result["applications"]
+    by_key = {s["key_id"]: s["held_by"] for s in found["secrets"]}
+    assert by_key == {held: f"Key Vault secret partner-center-web in {tenant['key_vault_url']}", persons["keyId"]: None}
+    assert found["partner_center"]["registered"] is True
+    assert found["problems"] == [f"secret 'Partner Center' ({persons['keyId']}) is valid but {found['secret_store']} does not hold its value"]
