@@ -6,7 +6,9 @@ https://learn.microsoft.com/graph/api/resources/application (properties, types, 
 https://learn.microsoft.com/entra/identity-platform/reply-url (redirect URI rules),
 https://learn.microsoft.com/entra/identity-platform/identifier-uri-restrictions (identifier URIs).
 Messages are the ones Graph returns for directory objects (see the emulator's tests for the
-captures they were taken from).
+captures they were taken from). These rules sit on top of the check against the cloud's published
+v1.0 schema (tests/emulator/schema), which runs first for every Graph request and refuses any name,
+nested ones included, that the cloud's schema lacks.
 """
 from __future__ import annotations
 
