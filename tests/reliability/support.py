@@ -346,9 +346,9 @@ class Lab:
 
     # Checks ---------------------------------------------------------------------------------------
 
-    def converged(self, tenants: list[dict[str, Any]], *, lag: float = 0.0, **kwargs: Any) -> "Convergence":
-        """check_converged for these tenants, counted in the record."""
-        result = check_converged(self.emulator, tenants, self.dest, lag=lag, **kwargs)
+    def converged(self, tenants: list[dict[str, Any]], *, lag: float = 0.0, key_vault: bool = False, **kwargs: Any) -> "Convergence":
+        """check_converged for these tenants (secrets in their dest files, or in Key Vault), counted in the record."""
+        result = check_converged(self.emulator, tenants, (lambda tenant: None) if key_vault else self.dest, lag=lag, **kwargs)
         self.record.checks += 1
         self.record.converged += result.ok
         self.record.duplicates += result.duplicates
@@ -424,7 +424,7 @@ def _one(found: list[dict[str, Any]], what: str, result: Convergence) -> dict[st
     return found[0] if found else None
 
 
-def check_converged(emulator: EmulatorProcess, tenants: list[dict[str, Any]], dest: Callable[[dict[str, Any]], Path], *,
+def check_converged(emulator: EmulatorProcess, tenants: list[dict[str, Any]], dest: Callable[[dict[str, Any]], Path | None], *,
                     web: bool = True, native: bool = True, registered: bool = True, lag: float = 0.0) -> Convergence:
     """Whether every tenant holds exactly the converged result of playbooks/rollout.yml.
 
@@ -466,7 +466,7 @@ def _required(app: dict[str, Any], resource_app_id: str, kind: str) -> set[str]:
 
 
 def _check_web_app(emulator: EmulatorProcess, tenant: dict[str, Any], tstate: dict[str, Any], graph_sp: dict[str, Any],
-                   dest: Path, now: float, registered: bool, lag: float, result: Convergence) -> None:
+                   dest: Path | None, now: float, registered: bool, lag: float, result: Convergence) -> None:
     app, sp = _app_and_sp(tstate, WEB_UNIQUE_NAME, WEB_DISPLAY_NAME, result)
     if app is None:
         return
@@ -484,21 +484,43 @@ def _check_web_app(emulator: EmulatorProcess, tenant: dict[str, Any], tstate: di
     _check_secret(emulator, tenant, app, dest, now, lag, result)
 
 
-def _check_secret(emulator: EmulatorProcess, tenant: dict[str, Any], app: dict[str, Any], dest: Path, now: float,
-                  lag: float, result: Convergence) -> None:
-    valid = [c for c in app["passwordCredentials"] if c.get("displayName") == SECRET_NAME and _parse_time(c["endDateTime"]) > now]
-    stored: dict[str, Any] = {}
+KEY_VAULT_SECRET = "partner-center-web"
+
+
+def key_vault_store(tenant: dict[str, Any]) -> dict[str, Any]:
+    """The web_app_secret_store of a tenant whose web app secret is kept in its emulated Key Vault."""
+    return {"type": "azure_key_vault", "vault_url": tenant["key_vault_url"], "secret_name": KEY_VAULT_SECRET}
+
+
+def _read_store(emulator: EmulatorProcess, tenant: dict[str, Any], dest: Path | None, result: Convergence) -> dict[str, Any]:
+    """The stored record as a dict (secret, key_id, app_id): from the dest file, or (dest None) from Key Vault."""
+    if dest is None:
+        response = emulator.key_vault(tenant).get(f"/secrets/{KEY_VAULT_SECRET}")
+        if response.status_code == 404:
+            result.problems.append(f"web app secret: Key Vault secret {KEY_VAULT_SECRET} does not exist")
+            return {}
+        bundle = response.json()
+        return {"secret": bundle["value"], "key_id": bundle["tags"].get("key-id"), "app_id": bundle["tags"].get("app-id")}
     try:
-        stored = json.loads(dest.read_text(encoding="utf-8"))
+        return dict(json.loads(dest.read_text(encoding="utf-8")))
     except FileNotFoundError:
         result.problems.append(f"web app secret: dest {dest} does not exist")
     except ValueError:
         result.problems.append(f"web app secret: dest {dest} is not JSON")
+    return {}
+
+
+def _check_secret(emulator: EmulatorProcess, tenant: dict[str, Any], app: dict[str, Any], dest: Path | None, now: float,
+                  lag: float, result: Convergence) -> None:
+    """One valid managed secret, held by the store (the dest file, or Key Vault when dest is None), that signs in."""
+    valid = [c for c in app["passwordCredentials"] if c.get("displayName") == SECRET_NAME and _parse_time(c["endDateTime"]) > now]
+    stored = _read_store(emulator, tenant, dest, result)
+    where = dest.name if dest is not None else "Key Vault"
     held = str(stored.get("key_id") or "").lower()
     lost = [c["keyId"] for c in valid if c["keyId"].lower() != held]
     if lost:
         result.lost_secrets += len(lost)
-        result.problems.append(f"web app secret: valid secret(s) {lost} whose value is not in {dest.name} (lost)")
+        result.problems.append(f"web app secret: valid secret(s) {lost} whose value is not in {where} (lost)")
     if len(valid) > 1:
         result.duplicates += len(valid) - 1
         result.problems.append(f"web app secret: {len(valid)} valid secrets named {SECRET_NAME!r}, expected one")
@@ -506,7 +528,7 @@ def _check_secret(emulator: EmulatorProcess, tenant: dict[str, Any], app: dict[s
         result.problems.append(f"web app secret: no valid secret named {SECRET_NAME!r}")
     if not stored:
         return
-    if dest.stat().st_mode & 0o777 != 0o600:
+    if dest is not None and dest.stat().st_mode & 0o777 != 0o600:
         result.problems.append(f"web app secret: dest mode {oct(dest.stat().st_mode & 0o777)}, expected 0o600")
     current = next((c for c in valid if c["keyId"].lower() == held), None)
     if current is None:

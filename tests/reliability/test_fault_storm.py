@@ -15,7 +15,7 @@ import collections
 import pytest
 
 from tests.emulator.inventory import host_name
-from tests.reliability.support import describe, failures, hosts_ok, scenario_seed, writes
+from tests.reliability.support import describe, failures, hosts_ok, key_vault_store, scenario_seed, writes
 
 SCENARIO = "1. Fault storm"
 STORM = {"throttle_probability": 0.2, "retry_after": 1, "server_error_probability": 0.05, "drop_probability": 0.02,
@@ -56,6 +56,43 @@ def test_rollout_converges_under_a_fault_storm(make_lab, record):
     lab.emulator.set_faults()
     converged = lab.converged(tenants, lag=STORM["replication_lag_max_seconds"])
     assert converged.ok, f"seed {seed}: {converged}"
+    lab.finish()
+
+
+def test_rollout_with_key_vault_as_the_store_converges_under_the_storm(make_lab, record):
+    """The same storm on Graph, the identity platform and Key Vault, with every web app's secret kept in its
+    tenant's Key Vault (issue 12): every host ends ok, one valid secret per web app held by the vault, and
+    a rerun under the storm changes nothing (no Graph write, no vault write)."""
+    record.scenario = SCENARIO
+    seed = scenario_seed(f"{SCENARIO}, Key Vault store")
+    record.seeds.append(seed)
+    lab = make_lab("--tenants", "2", "--pc-auto-register-after", "0")
+    tenants = lab.emulator.info["tenants"]
+    hosts = [host_name(t) for t in tenants]
+    record.cases = len(hosts)
+    inventory = lab.inventory(host_vars={host_name(t): {"web_app_secret_store": key_vault_store(t)} for t in tenants})
+
+    lab.emulator.set_faults(seed=seed, **STORM)
+    first = lab.rollout("--forks", "8", inventory=inventory, label="rollout with Key Vault under the storm")
+    faults = collections.Counter((e["service"], e["fault"]) for e in first.requests if e["fault"])
+    print(f"[reliability] faults injected (service, kind): {dict(faults)} of {len(first.requests)} requests")
+    assert any(service == "key_vault" for service, dummy in faults), "the storm did not reach Key Vault"
+    assert not hosts_ok(first, hosts), (hosts_ok(first, hosts), failures(first))
+    lab.emulator.set_faults()
+    converged = lab.converged(tenants, lag=STORM["replication_lag_max_seconds"], key_vault=True)
+    assert converged.ok, f"seed {seed}: {converged}"
+
+    lab.emulator.set_faults(seed=seed + 1, **STORM)
+    second = lab.rollout("--forks", "8", inventory=inventory, label="rerun with Key Vault under the storm")
+    assert not hosts_ok(second, hosts), (hosts_ok(second, hosts), failures(second))
+    vault_writes = [e for e in second.requests if e["service"] == "key_vault" and e["method"] != "GET"]
+    assert writes(second.requests) == [] and vault_writes == [], describe(writes(second.requests) + vault_writes)
+    lab.emulator.set_faults()
+    converged = lab.converged(tenants, lag=STORM["replication_lag_max_seconds"], key_vault=True)
+    assert converged.ok, f"seed {seed}: {converged}"
+    for tenant in tenants:  # the values the vaults hold must appear in no output and no log entry either
+        lab.secrets.add(f"Key Vault value of {host_name(tenant)}",
+                        lab.emulator.key_vault(tenant).get(f"/secrets/{key_vault_store(tenant)['secret_name']}").json()["value"])
     lab.finish()
 
 
