@@ -5,7 +5,7 @@ Ansible printed."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import pytest
