@@ -181,7 +181,7 @@ def test_two_runners_at_once_create_one_secret(runner, openbao, variant):
     token = path_token(openbao, path)
     play = runner.play([secret_task(store=vault_store(openbao, path, token=token))], runner.auth(tenant))
     hold = POLICY_READ if variant == "store-reads-overlap" else ADD_PASSWORD
-    runner.emulator.set_faults(delay_seconds=8, delay_match=hold, services=["graph"])
+    runner.emulator.set_faults(delay_seconds=10, delay_match=hold, services=["graph"])
     try:
         first = runner.start(play, "-vvv")
         if variant == "second-while-first-adds":
