@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 
 from tests.emulator.client import REPO_ROOT, EmulatorProcess
-from tests.emulator.inventory import write_inventory
+from tests.emulator.inventory import KEY_VAULT_SECRET, host_name, key_vault_store, write_inventory
 
 DEMO_DIR = REPO_ROOT / "build" / "demo"
+KEY_VAULT_CLOUD = "usgov"
 
 
 def banner(text: str) -> None:
@@ -53,8 +54,15 @@ def main() -> int:
         for cloud, urls in emulator.info["clouds"].items():
             print(f"  {cloud:10} identity {urls['authority_host']}  graph {urls['graph_endpoint']}  "
                   f"partner center {urls['partner_center_endpoint']}")
-        inventory = write_inventory(emulator.info, DEMO_DIR / "inventory.yml", token_cache=str(DEMO_DIR / "token-cache"))
+        # The US Government tenants keep their web app's secret in their own cloud's Key Vault (a store that
+        # travels with the job, as AWX needs); the others in files under build/demo/secrets/.
+        in_key_vault = [t for t in emulator.info["tenants"] if t["cloud"] == KEY_VAULT_CLOUD]
+        inventory = write_inventory(emulator.info, DEMO_DIR / "inventory.yml", token_cache=str(DEMO_DIR / "token-cache"),
+                                    host_vars=lambda t: {"web_app_secret_store": key_vault_store(t)} if t in in_key_vault else {})
         print(f"  {len(emulator.info['tenants'])} partner tenants; inventory: {inventory.relative_to(REPO_ROOT)}")
+        for tenant in in_key_vault:
+            print(f"  {host_name(tenant)}: web app secret in Azure Key Vault {tenant['key_vault_url']} "
+                  f"(secret {KEY_VAULT_SECRET}, a vault of {tenant['cloud']})")
         common = ["-e", f"web_app_secret_dest={DEMO_DIR}/secrets/{{{{ inventory_hostname }}}}-web-app.json"]
         banner("Rollout: both flows in every tenant; the operator registers the web apps in the portal meanwhile")
         if playbook("rollout.yml", inventory, *common, "-e", "web_app_registration_wait_timeout=120") != 0:
@@ -67,7 +75,8 @@ def main() -> int:
             return 1
     banner("Done")
     print(f"  Audit report: {(DEMO_DIR / 'audit' / 'report.md').relative_to(REPO_ROOT)} "
-          f"(and report.json); secrets: {(DEMO_DIR / 'secrets').relative_to(REPO_ROOT)}/ (mode 0600)")
+          f"(and report.json); secrets: {(DEMO_DIR / 'secrets').relative_to(REPO_ROOT)}/ (mode 0600), and the "
+          f"{KEY_VAULT_CLOUD} tenants' in their Azure Key Vault (emulated; gone with the emulator)")
     print(f"  The emulator has stopped. Demo time: {time.monotonic() - started:.0f} s")
     return 0
 

@@ -18,6 +18,14 @@ def host_name(tenant: dict[str, Any]) -> str:
     return f"{tenant['domain'].split('.', 1)[0]}-{tenant['cloud']}".replace("_", "-")
 
 
+KEY_VAULT_SECRET = "partner-center-web"
+
+
+def key_vault_store(tenant: dict[str, Any]) -> dict[str, Any]:
+    """The web_app_secret_store of a tenant whose web app secret is kept in its emulated Key Vault."""
+    return {"type": "azure_key_vault", "vault_url": tenant["key_vault_url"], "secret_name": KEY_VAULT_SECRET}
+
+
 def inventory(info: dict[str, Any], *, tenants: list[dict[str, Any]] | None = None, token_cache: str | None = None,
               python: str | None = None, host_vars: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
     """The inventory as a dict (YAML-compatible JSON); ``host_vars(tenant)`` adds variables to a tenant's host."""

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable
 from tests.e2e.conftest import REPO_ROOT, PlaybookRun, Runner, TaskResult
 from tests.e2e.hygiene import Secrets
 from tests.emulator.client import GRAPH_RESOURCES, EmulatorProcess
-from tests.emulator.inventory import host_name, inventory as inventory_data
+from tests.emulator.inventory import KEY_VAULT_SECRET, host_name, inventory as inventory_data
 
 PLAYBOOKS = REPO_ROOT / "playbooks"
 ROLLOUT = PLAYBOOKS / "rollout.yml"
@@ -482,14 +482,6 @@ def _check_web_app(emulator: EmulatorProcess, tenant: dict[str, Any], tstate: di
     if registered and app["appId"] not in {r["app_id"] for r in tstate["partner_center_registrations"]}:
         result.problems.append("web app: not registered in Partner Center")
     _check_secret(emulator, tenant, app, dest, now, lag, result)
-
-
-KEY_VAULT_SECRET = "partner-center-web"
-
-
-def key_vault_store(tenant: dict[str, Any]) -> dict[str, Any]:
-    """The web_app_secret_store of a tenant whose web app secret is kept in its emulated Key Vault."""
-    return {"type": "azure_key_vault", "vault_url": tenant["key_vault_url"], "secret_name": KEY_VAULT_SECRET}
 
 
 def _read_store(emulator: EmulatorProcess, tenant: dict[str, Any], dest: Path | None, result: Convergence) -> dict[str, Any]:

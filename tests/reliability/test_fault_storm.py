@@ -14,8 +14,8 @@ import collections
 
 import pytest
 
-from tests.emulator.inventory import host_name
-from tests.reliability.support import describe, failures, hosts_ok, key_vault_store, scenario_seed, writes
+from tests.emulator.inventory import host_name, key_vault_store
+from tests.reliability.support import describe, failures, hosts_ok, scenario_seed, writes
 
 SCENARIO = "1. Fault storm"
 STORM = {"throttle_probability": 0.2, "retry_after": 1, "server_error_probability": 0.05, "drop_probability": 0.02,
