@@ -16,6 +16,7 @@ Both are shared by runners on many machines, so runs do not take turns through a
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -185,6 +186,10 @@ class KeyVaultStore(SecretStore):
                                 % (self.description, first.claim_id if first else "?"))
         return expected_version
 
+    def abandon(self, claimed: SecretRecord, version: t.Any) -> None:
+        with contextlib.suppress(PartnerCenterCollectionError):
+            self._withdraw(claimed.pending[-1])
+
     def _withdraw(self, addition: PendingAddition) -> None:
         self.client.set_secret(self.claims, "withdraw %s" % addition.claim_id, content_type="application/json", attributes={},
                                tags={"kind": "withdraw", "claim": addition.claim_id})
@@ -254,6 +259,10 @@ class HashiVaultStore(SecretStore):
                 "left alone and nothing was changed. Choose another path." % self.description, option="store") from None
         return Snapshot(record, "" if record.secret else "%s holds no value" % self.description, version,
                         in_flight(record, self.clock(), self.lock_timeout))
+
+    def abandon(self, claimed: SecretRecord, version: t.Any) -> None:
+        with contextlib.suppress(PartnerCenterCollectionError):
+            self.write(claimed._replace(pending=claimed.pending[:-1]), version)
 
     def write(self, record: SecretRecord, expected_version: t.Any, resolves: str = "") -> t.Any:
         client = self._signed_in()

@@ -179,6 +179,11 @@ class SecretStore:
         """Forget the value of a removed secret; False when the store keeps it (remote stores)."""
         return False
 
+    def abandon(self, claimed: SecretRecord, version: t.Any) -> None:
+        """Release the claim ``claimed.pending[-1]`` when it is known that nothing was created (best
+        effort), so that runners sharing the store need not wait for it. A lock-serialised store has
+        no waiters: nothing to do."""
+
 
 class FileStore(SecretStore):
     """A JSON file on the host that runs the module, in a folder only the running user can write.

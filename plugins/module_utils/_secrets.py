@@ -641,7 +641,7 @@ def check_record_owner(record: SecretRecord | None, store: SecretStore, app: t.M
             "store per tenant and application (the roles name the file after the inventory host and the app)." % (where, theirs, ours),
             option=store.option,
         )
-    if str(record.app_id or "").lower() != str(app.get("appId") or "").lower():
+    if record.app_id and str(record.app_id).lower() != str(app.get("appId") or "").lower():
         raise ConfigurationError(
             "%s holds the secret of another application (app_id %s), not of %s; it was left alone and nothing was changed. "
             "Use one store per application." % (where, record.app_id, app.get("appId")),
@@ -1018,13 +1018,29 @@ def _create_and_store(
     if store is not None:
         base = snapshot.record or SecretRecord(tenant_id=tenant_id, cloud=module.cloud.name, app_id=app.get("appId"),
                                                display_name=display_name)
+        claimed = base._replace(pending=(*base.pending, addition))
         try:
-            version = store.claim(base._replace(pending=(*base.pending, addition)), version)
+            version = store.claim(claimed, version)
         except OSError as exc:
             raise ConfigurationError(
                 "Cannot write %s: %s. Nothing was created." % (store.description, exc.strerror or exc), option=store.option
             ) from None
-    created, failed_attempts = _add_password_retrying(module, app, display_name, start, end)
+        except StoreConflict:
+            raise
+        except PartnerCenterCollectionError as exc:
+            exc.hint = " ".join(filter(None, (
+                "Nothing was created: a new secret is recorded in %s before it is requested, and that failed." % store.description,
+                exc.hint)))
+            raise
+    try:
+        created, failed_attempts = _add_password_retrying(module, app, display_name, start, end)
+    except (ServiceError, AppManagementPolicyError) as exc:
+        # A refusal (4xx) created nothing: release the claim so that other runners need not wait for it.
+        # An ambiguous failure (5xx) keeps it: it is the proof that removes a secret created anyway.
+        refused = isinstance(exc, AppManagementPolicyError) or t.cast(ServiceError, exc).status < 500
+        if store is not None and refused:
+            store.abandon(claimed, version)
+        raise
     secret_text = created.pop("secretText", None)
     if not secret_text:
         raise PartnerCenterCollectionError(
@@ -1033,7 +1049,7 @@ def _create_and_store(
         )
     if store is not None:
         record = _next_record(module, app, plan, snapshot.record, created, secret_text, tenant_id, addition if failed_attempts else None, now)
-        _store(module, store, version, app, created, record, resolves=addition.claim_id)
+        _store(module, store, version, app, created, record, resolves=addition.claim_id, claimed=claimed)
         secret_text = None
     lost = _remove_lost_attempts(module, app, created, addition) if failed_attempts else []
     return created, secret_text, lost
@@ -1069,7 +1085,7 @@ def _next_record(module: t.Any, app: t.Mapping[str, t.Any], plan: Plan, record: 
 
 
 def _store(module: t.Any, store: SecretStore, version: t.Any, app: t.Mapping[str, t.Any], created: t.Mapping[str, t.Any],
-           record: SecretRecord, *, resolves: str) -> None:
+           record: SecretRecord, *, resolves: str, claimed: SecretRecord) -> None:
     """Write the new secret's record; when that fails, remove the secret again (its value would be lost)."""
     try:
         store.write(record, version, resolves=resolves)
@@ -1078,6 +1094,7 @@ def _store(module: t.Any, store: SecretStore, version: t.Any, app: t.Mapping[str
         with contextlib.suppress(PartnerCenterCollectionError):
             if _remove_password(module, app, str(created.get("keyId"))):
                 undone = " The new secret %s was removed again, as its value could not be kept." % created.get("keyId")
+                store.abandon(claimed, version)
         reason = exc.strerror or str(exc) if isinstance(exc, OSError) else exc.to_message()
         raise PartnerCenterCollectionError(
             "Could not write %s: %s.%s" % (store.description, reason, undone), hint="Check the store and rerun."

@@ -17,6 +17,7 @@ from tests.e2e.plugins.modules.test_pc_app_secret import (
     make_app,
     output,
     secret_task,
+    set_policy,
     secrets,
     sign_in,
     successful,
@@ -120,8 +121,10 @@ def test_two_runners_at_once_create_one_secret(runner):
     assert len(successful([e for e in log if e["service"] == "graph" and e["path"].endswith("/addPassword")])) == 1
     assert len(secrets(runner, tenant)) == 1 and len(versions(runner, tenant)) == 1
     assert sorted(r.last.result["action"] for r in runs) == ["created", "none"]
-    # The second claimant saw the first one's claim (or its stored value) and planned again from the store.
-    assert sum("Reading the application and the store again" in output(r) for r in runs) == 1
+    # The second runner deferred to the first: it found the first one's claim in flight and waited, or its own
+    # claim came second (withdrawn) and it planned again from the store.
+    deferred = ("Another runner is adding", "Reading the application and the store again")
+    assert sum(any(text in output(r) for text in deferred) for r in runs) == 1
 
 
 def test_store_outage_fails_before_any_secret_is_created(runner):
@@ -180,3 +183,19 @@ def test_bad_store_input_fails_clearly_before_any_request(runner, store, fragmen
     run = runner.run(runner.play([secret_task(store=store)], runner.auth(tenant)))
     assert run.rc != 0 and fragment in run.last.msg, run.last.msg
     assert run.requests == [] and "Traceback" not in output(run)
+
+
+def test_a_refused_add_password_releases_the_claim_so_the_next_run_does_not_wait(runner):
+    """Microsoft Graph refuses the secret (an app management policy; the client cannot read policies, so
+    the refusal comes from addPassword): nothing was created, so the claim is withdrawn at once."""
+    tenant = runner.emulator.tenant("public")
+    make_app(runner, tenant)
+    set_policy(runner, tenant, {"restrictionType": "passwordAddition", "state": "enabled"})
+    refused = runner.run(runner.play([secret_task(store=kv_store(tenant))], runner.auth(tenant)))
+    assert refused.rc != 0 and "CredentialTypeNotAllowedAsPerAppPolicy" in refused.last.msg
+    kinds = [v["tags"]["kind"] for v in versions(runner, tenant, SECRET + "-claims")]
+    assert sorted(kinds) == ["claim", "withdraw"] and vault_secret(runner, tenant) is None
+    runner.emulator.control("PUT", f"/tenants/{tenant['tenant_id']}/app-management-policy", json={"isEnabled": False})
+    again = runner.run(runner.play([secret_task(store=kv_store(tenant), lock_timeout=600)], runner.auth(tenant)))
+    assert again.rc == 0 and again.last.result["action"] == "created", again.stdout[-2000:]
+    assert "Another runner is adding" not in output(again)
