@@ -253,6 +253,21 @@ def clouds_for_host(url_or_host: str) -> tuple[Cloud, ...]:
     return tuple(c for c in CLOUDS.values() if host in _all_hosts(c))
 
 
+def _https_url(option: str, text: str, given: t.Any, why: str) -> t.Any:
+    """``text`` split as an https URL with a host and without credentials, query or fragment, or a
+    ConfigurationError naming ``option`` (``why`` completes the https message)."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError as exc:
+        raise ConfigurationError("%s is not a valid URL: %r (%s)." % (option, given, exc), option=option) from None
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        raise ConfigurationError("%s must be an https:// URL, got %r (%s)." % (option, given, why), option=option)
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError("%s must not contain credentials, a query or a fragment: %r." % (option, given), option=option)
+    return parts
+
+
 def check_endpoint_override(cloud: Cloud, option: str, url: str) -> str:
     """Validate a transport override of ``cloud`` and return it normalised (no trailing slash).
 
@@ -264,20 +279,7 @@ def check_endpoint_override(cloud: Cloud, option: str, url: str) -> str:
     text = (url or "").strip()
     if option == "authority_host" and "//" not in text:
         text = "https://" + text
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError as exc:
-        raise ConfigurationError("%s is not a valid URL: %r (%s)." % (option, url, exc), option=option) from None
-    if parts.scheme.lower() != "https" or not parts.hostname:
-        raise ConfigurationError(
-            "%s must be an https:// URL, got %r (TLS is required; it cannot be turned off)." % (option, url),
-            option=option,
-        )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigurationError(
-            "%s must not contain credentials, a query or a fragment: %r." % (option, url), option=option
-        )
+    parts = _https_url(option, text, url, "TLS is required; it cannot be turned off")
     if option == "authority_host" and parts.path.strip("/"):
         raise ConfigurationError(
             "authority_host must be scheme://host[:port] without a path (the tenant is appended): %r." % url,
@@ -303,17 +305,8 @@ def check_key_vault_url(cloud: Cloud, option: str, url: t.Any) -> str:
     would not be accepted there. Other hosts (a private endpoint, a local stand-in) are accepted.
     """
     text = str(url or "").strip().rstrip("/")
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError as exc:
-        raise ConfigurationError("%s is not a valid URL: %r (%s)." % (option, url, exc), option=option) from None
-    if parts.scheme.lower() != "https" or not parts.hostname:
-        raise ConfigurationError("%s must be an https:// URL such as https://contoso-pc.%s, got %r."
-                                 % (option, cloud.key_vault_dns_suffix or "vault.azure.net", url), option=option)
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigurationError("%s must not contain credentials, a query or a fragment: %r." % (option, url), option=option)
-    host = parts.hostname.lower()
+    parts = _https_url(option, text, url, "such as https://contoso-pc.%s" % (cloud.key_vault_dns_suffix or "vault.azure.net"))
+    host = str(parts.hostname).lower()
     for other in CLOUDS.values():
         suffix = other.key_vault_dns_suffix
         if suffix and suffix != cloud.key_vault_dns_suffix and (host == suffix or host.endswith("." + suffix)):

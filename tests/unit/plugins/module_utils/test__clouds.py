@@ -250,3 +250,28 @@ def test_version_constant_matches_galaxy_yml():
     with open(galaxy, encoding="utf-8") as handle:
         match = re.search(r"^version:\s*(\S+)", handle.read(), re.M)
     assert match and match.group(1) == _version.COLLECTION_VERSION
+
+
+@pytest.mark.parametrize(("cloud", "url", "expected"), [
+    ("public", "https://contoso-pc.vault.azure.net/", "https://contoso-pc.vault.azure.net"),
+    ("usgov", "https://contoso-pc.vault.usgovcloudapi.net", "https://contoso-pc.vault.usgovcloudapi.net"),
+    ("usgov_dod", "https://contoso-pc.vault.usgovcloudapi.net", "https://contoso-pc.vault.usgovcloudapi.net"),
+    ("china", "https://contoso-pc.vault.azure.cn", "https://contoso-pc.vault.azure.cn"),
+    ("usgov", "https://127.0.0.1:8443/contoso-kv", "https://127.0.0.1:8443/contoso-kv"),  # a private endpoint or stand-in
+])
+def test_key_vault_urls_of_the_tenants_cloud_are_accepted(cloud, url, expected):
+    assert _clouds.check_key_vault_url(_clouds.CLOUDS[cloud], "store.vault_url", url) == expected
+
+
+@pytest.mark.parametrize(("cloud", "url", "fragment"), [
+    ("usgov", "https://contoso-pc.vault.azure.net", "is a vault of Azure public cloud"),
+    ("public", "https://contoso-pc.vault.usgovcloudapi.net", "is a vault of Azure Government"),
+    ("china", "https://contoso.VAULT.AZURE.NET", "is a vault of Azure public cloud"),
+    ("public", "http://contoso-pc.vault.azure.net", "must be an https:// URL"),
+    ("public", "https://user:pw@contoso-pc.vault.azure.net", "must not contain credentials"),
+    ("public", "https://contoso-pc.vault.azure.net:99999", "is not a valid URL"),
+])
+def test_key_vault_urls_of_another_cloud_or_malformed_are_refused(cloud, url, fragment):
+    with pytest.raises(ConfigurationError, match=fragment) as caught:
+        _clouds.check_key_vault_url(_clouds.CLOUDS[cloud], "store.vault_url", url)
+    assert caught.value.option == "store.vault_url"
