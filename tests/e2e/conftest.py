@@ -16,7 +16,7 @@ from tests.e2e.hygiene import HygieneScan
 from tests.emulator.client import REPO_ROOT, EmulatorProcess, writes
 from tests.emulator.inventory import write_inventory
 from tests.emulator.schema import check_log_entry
-from tests.openbao import openbao  # noqa: F401  (the OpenBao server fixture, for the Vault store tests)
+from tests.openbao import openbao  # noqa: F401  # pylint: disable=unused-import  (the OpenBao server fixture)
 
 COLLECTIONS_PATH = REPO_ROOT / "build" / "collections"
 CALLBACKS = Path(__file__).resolve().parent / "callback_plugins"

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.emulator.client import REPO_ROOT
-from tests.openbao import openbao  # noqa: F401  (the OpenBao server fixture, for the job-isolation proof)
+from tests.openbao import openbao  # noqa: F401  # pylint: disable=unused-import  (the OpenBao server fixture)
 
 VENV_BIN = Path(sys.executable).parent
 NAMESPACE = "partnercenter"

@@ -47,7 +47,8 @@ def write_inventory(lab, cases: list[Case]) -> Any:
     hosts = {}
     for case in cases:
         cloud = case.cloud or case.tenant["cloud"]
-        endpoints = info["clouds"][cloud]
+        # The transport overrides of the modules (the ready line also names the cloud's Key Vault).
+        endpoints = {k: info["clouds"][cloud][k] for k in ("authority_host", "graph_endpoint", "partner_center_endpoint")}
         auth = {"cloud": cloud, "tenant_id": case.tenant["tenant_id"], "client_id": case.tenant[case.who]["client_id"],
                 "client_secret": case.tenant[case.who]["client_secret"], **endpoints, "ca_bundle": info["ca_bundle"],
                 "token_cache": str(lab.token_cache)}
