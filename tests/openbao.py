@@ -65,7 +65,7 @@ def _port_free(port: int) -> bool:
 
 def free_port_pair() -> int:
     """A loopback port p with p + 1 free as well: the dev server's cluster listener takes the next port."""
-    for _ in range(200):
+    for dummy in range(200):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind((LOOPBACK, 0))
             port = int(probe.getsockname()[1])

@@ -151,8 +151,8 @@ def problems(app: t.Mapping[str, t.Any]) -> list[str]:
     if app.get("secret_store"):
         for item in app["secrets"]:
             if item["status"] != "expired" and not item.get("held_by"):
-                found.append("secret %r (%s) is valid but %s does not hold its value" % (item["display_name"], item["key_id"],
-                                                                                      app["secret_store"]))
+                found.append("secret %r (%s) is valid but %s does not hold its value"
+                             % (item["display_name"], item["key_id"], app["secret_store"]))
     if app["service_principal_id"] is None:
         found.append("no service principal")
     pc = app["partner_center"]

@@ -500,7 +500,6 @@ POLICY_HINT = (
 )
 
 
-
 # -------------------------------------------------------------------------------------------------
 # The module
 # -------------------------------------------------------------------------------------------------
@@ -670,6 +669,8 @@ def _tenant_id(module: t.Any) -> str | None:
         if claims.get("tid"):
             return str(claims["tid"])
     return module.params.get("tenant_id")
+
+
 def _read_policy(module: t.Any) -> dict[str, t.Any] | None:
     """The tenant's default app management policy, or None (and one warning) when it cannot be read."""
     try:
@@ -885,8 +886,8 @@ def _present_once(module: t.Any, app: dict[str, t.Any], options: Options, store:
     if plan.unheld:
         module.module.warn(
             "The application has valid secret(s) named %r whose value %s does not hold: %s. They were left alone: another "
-            "store, host, checkout or a person holds their value." % (display_name, t.cast(SecretStore, store).description,
-                                                                       describe_secrets(plan.unheld, now)))
+            "store, host, checkout or a person holds their value."
+            % (display_name, t.cast(SecretStore, store).description, describe_secrets(plan.unheld, now)))
     start, end = lifetime.dates(now)
     violations = _check_policy(module, plan, app, lifetime, start, end, now, renew_before_days, result)
 

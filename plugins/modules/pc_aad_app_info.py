@@ -148,10 +148,11 @@ applications:
       type: dict
       returned: always
     secrets:
-      description: Client secrets with C(key_id), C(display_name), C(hint), C(start_date_time), C(end_date_time),
-        C(days_to_expiry) and C(status) (valid, expiring, expired, not_yet_valid). Never the values.
-      - With O(webapp_secret_store) or O(webapp_secret_file), C(held_by) names the store that holds a secret's value (null
-        for the others); a valid secret that the store does not hold is a finding in RV(applications[].problems).
+      description:
+        - Client secrets with C(key_id), C(display_name), C(hint), C(start_date_time), C(end_date_time),
+          C(days_to_expiry) and C(status) (valid, expiring, expired, not_yet_valid). Never the values.
+        - With O(webapp_secret_store) or O(webapp_secret_file), C(held_by) names the store that holds a secret's value (null
+          for the others); a valid secret that the store does not hold is a finding in RV(applications[].problems).
       type: list
       elements: dict
       returned: always
@@ -192,7 +193,7 @@ def main() -> None:
         secret_expiry_days=dict(type="int", default=30, no_log=False),
         webapp_client_secret=dict(type="str", no_log=True),
         webapp_secret_file=dict(type="path"),
-        webapp_secret_store=dict(type="dict", options=STORE_OPTION_SPEC),
+        webapp_secret_store=dict(type="dict", options=STORE_OPTION_SPEC, no_log=False),
         webapp_certificate_path=dict(type="path"),
         webapp_certificate_password=dict(type="str", no_log=True),
     )

@@ -177,7 +177,7 @@ def main() -> None:
         TARGET_APPLICATION_SPEC,
         webapp_client_secret=dict(type="str", no_log=True),
         webapp_secret_file=dict(type="path"),
-        webapp_secret_store=dict(type="dict", options=STORE_OPTION_SPEC),
+        webapp_secret_store=dict(type="dict", options=STORE_OPTION_SPEC, no_log=False),
         webapp_certificate_path=dict(type="path"),
         webapp_certificate_password=dict(type="str", no_log=True),
         application_permission=dict(type="str", default="Directory.Read.All"),

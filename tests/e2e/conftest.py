@@ -16,7 +16,8 @@ from tests.e2e.hygiene import HygieneScan
 from tests.emulator.client import REPO_ROOT, EmulatorProcess, writes
 from tests.emulator.inventory import write_inventory
 from tests.emulator.schema import check_log_entry
-from tests.openbao import openbao  # noqa: F401  # pylint: disable=unused-import  (the OpenBao server fixture)
+# The OpenBao server fixture, which pytest finds here by name.
+from tests.openbao import openbao  # noqa: F401  # pylint: disable=unused-import
 
 COLLECTIONS_PATH = REPO_ROOT / "build" / "collections"
 CALLBACKS = Path(__file__).resolve().parent / "callback_plugins"

@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from tests.emulator.client import REPO_ROOT
-from tests.openbao import openbao  # noqa: F401  # pylint: disable=unused-import  (the OpenBao server fixture)
+# The OpenBao server fixture, which pytest finds here by name.
+from tests.openbao import openbao  # noqa: F401  # pylint: disable=unused-import
 
 VENV_BIN = Path(sys.executable).parent
 NAMESPACE = "partnercenter"

@@ -47,6 +47,7 @@ def test_the_inputs_of_issue_14_fail_cleanly(make_lab, record):
     lab.finish()
     assert not problems, f"seed {seed}: {len(problems)} problems:\n" + "\n".join(problems)
 
+
 # Valid but unusual: quotes (single quotes must be doubled in OData literals), '#', '&', '%', '+',
 # '/', '\', '?', '=', non-Latin scripts, an emoji and a combining accent.
 APP_NAME = "Partner O'Brien & Söhne #1 \"quoted\" — 東京 🚀 100% + / \\ ?a=b&c'd"

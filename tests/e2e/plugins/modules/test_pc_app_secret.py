@@ -366,8 +366,8 @@ def test_three_hosts_sharing_one_app_settle_and_keep_every_held_secret(runner, t
              "module_defaults": {"group/partnercenter.national_cloud.all": auth},
              "tasks": [secret_task(dest=dest, missing_value="add")]}]
     inventory = tmp_path / "hosts.yml"
-    inventory.write_text(json.dumps({"all": {"hosts": {name: {"ansible_python_interpreter": sys.executable}
-                                                           for name in ("one", "two", "three")}}}), encoding="utf-8")
+    hosts = {name: {"ansible_python_interpreter": sys.executable} for name in ("one", "two", "three")}
+    inventory.write_text(json.dumps({"all": {"hosts": hosts}}), encoding="utf-8")
     for attempt in range(3):
         run = runner.run(play, "--forks", "3", inventory=inventory)
         assert run.rc == 0, run.stdout

@@ -107,7 +107,7 @@ def test_two_runners_at_once_create_one_secret(runner):
     runner.emulator.set_faults(delay_seconds=4, delay_match=APP_READ, services=["graph"])
     play = runner.play([secret_task(store=kv_store(tenant))], runner.auth(tenant))
     runs: list[PlaybookRun] = []
-    threads = [threading.Thread(target=lambda: runs.append(runner.run(play, clear_log=False))) for _ in range(2)]
+    threads = [threading.Thread(target=lambda: runs.append(runner.run(play, clear_log=False))) for dummy in range(2)]
     runner.emulator.clear_log()
     for thread in threads:
         thread.start()

@@ -642,7 +642,7 @@ def test_post_create_5xx_after_the_create_took_effect_adopts_the_app_once_visibl
     lookups: list = []
     result, module = run(lagging, display_name="X", notes="n")
     assert len(service.apps) == 1 and [w for w in service.writes if w == ("POST", "applications")] == [("POST", "applications")]
-    [app] = service.apps.values()
+    [app] = list(service.apps.values())
     assert result["changed"] is True and result["app_id"] == app["appId"] and app["notes"] == "n"
     assert len(service.sps) == 1
     assert any("lost" in w and app["appId"] in w for w in module.warnings)
