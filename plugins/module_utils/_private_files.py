@@ -84,7 +84,12 @@ def ensure_private_folder(path: str, *, option: str | None, what: str) -> list[s
     created = []
     try:
         for directory in reversed(missing):
-            os.mkdir(directory, 0o700)
+            try:
+                os.mkdir(directory, 0o700)
+            except FileExistsError:
+                # Another run (an Ansible fork) made it first: fine if it is private, which the check
+                # below requires of the folder itself (a folder another user made is refused there).
+                continue
             created.append(directory)
     except OSError as exc:
         raise ConfigurationError(

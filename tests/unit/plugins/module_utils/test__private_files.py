@@ -354,3 +354,17 @@ def test_a_lock_held_by_another_user_times_out_within_the_bound_naming_the_holde
         # The kernel released the lock with its holder.
         with pf.file_lock(str(lock), timeout=2, what="dest %s" % folder):
             pass
+
+
+def test_a_folder_another_run_creates_at_the_same_moment_is_no_error(tmp_path, monkeypatch):
+    """Ansible forks of one rollout share the secrets folder: the one that loses the mkdir race goes on."""
+    target = tmp_path / "secrets"
+    real_mkdir = os.mkdir
+
+    def racing_mkdir(path, mode=0o777):
+        real_mkdir(path, 0o700)  # the other fork, a moment earlier
+        raise FileExistsError(17, "File exists", str(path))
+
+    monkeypatch.setattr(pf.os, "mkdir", racing_mkdir)
+    assert pf.ensure_private_folder(str(target), option="dest", what="the secret") == []
+    assert target.is_dir()
