@@ -126,14 +126,19 @@ class AppAudit:
                 "extra": sorted(_label(p) for key, p in have.items() if key not in expected)}
 
     def _partner_center(self, app: t.Mapping[str, t.Any], store: t.Any) -> dict[str, t.Any]:
-        """Whether Partner Center accepts the web app's own app-only call."""
+        """Whether Partner Center accepts the web app's own app-only call; ``checked`` is false, with the
+        reason in ``detail``, when the audit could not ask (no secret value to sign in with, or an error)."""
         params = self.module.params
-        credentials, dummy, dummy2 = webapp_credentials(params, params["tenant_id"] or "", app["appId"], store=store)
+        # Read-only: a store without the value is a finding of the audit, not an error of the run.
+        credentials, dummy, missing = webapp_credentials(params, params["tenant_id"] or "", app["appId"],
+                                                         check_mode=True, store=store)
+        if missing:
+            return {"registered": None, "checked": False, "detail": missing}
         try:
             registered, refusal = RegistrationCheck(self.module).probe(credentials)
         except (AuthenticationError, ServiceError) as exc:
-            return {"registered": None, "detail": exc.to_message()}
-        return {"registered": registered, "detail": refusal}
+            return {"registered": None, "checked": False, "detail": exc.to_message()}
+        return {"registered": registered, "checked": True, "detail": refusal}
 
 
 def problems(app: t.Mapping[str, t.Any]) -> list[str]:
@@ -155,9 +160,19 @@ def problems(app: t.Mapping[str, t.Any]) -> list[str]:
                              % (item["display_name"], item["key_id"], app["secret_store"]))
     if app["service_principal_id"] is None:
         found.append("no service principal")
+    # Graph answered 403 on the reads (tolerate_forbidden): least privileges of "List appRoleAssignments granted for a
+    # service principal" and "List oauth2PermissionGrants", https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignments
+    # and https://learn.microsoft.com/graph/api/serviceprincipal-list-oauth2permissiongrants
+    unknown = [p for p in app["permissions"] if p["consented"] is None and p["value"] is not None]
+    if unknown and app["service_principal_id"] is not None:
+        found.append("consent not checked: the signed-in identity may not read the app's grants and role assignments "
+                     "(%s); give it Application.Read.All and DelegatedPermissionGrant.Read.All (or Directory.Read.All)"
+                     % ", ".join(_label(p) for p in unknown))
     pc = app["partner_center"]
-    if pc is not None and pc["registered"] is not True:
-        found.append("not registered in Partner Center" if pc["registered"] is False else "Partner Center registration unknown")
+    if pc is not None and pc["registered"] is False:
+        found.append("not registered in Partner Center")
+    elif pc is not None and pc["registered"] is None:
+        found.append("Partner Center registration not checked: %s" % pc["detail"])
     return found
 
 

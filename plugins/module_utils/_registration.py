@@ -329,6 +329,7 @@ def _outcome(module: PartnerCenterModule, app: t.Mapping[str, t.Any] | None, pre
         "object_id": app.get("id") if app else None,
         "prerequisites": [asdict(p) for p in prerequisites],
         "missing": [p.name for p in prerequisites if p.ok is False],
+        "cloud": cloud.name,
         "partner_center_portal_url": cloud.partner_center_portal_url,
         "portal_path": PORTAL_PATH,
         "instructions": text if registered is not True else None,

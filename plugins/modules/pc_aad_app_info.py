@@ -166,11 +166,19 @@ applications:
       elements: dict
       returned: always
     partner_center:
-      description: With web app credentials, C(registered) (true, false or null when unknown) and a C(detail); else null.
+      description:
+        - With web app credentials, C(registered) (true, false, or null when it could not be checked), C(checked) and a
+          C(detail); else null.
+        - C(checked) is false when the audit could not ask Partner Center, for example because the store named by
+          O(webapp_secret_file) or O(webapp_secret_store) holds no secret value (C(detail) says why). That is a finding,
+          not an error, so that an audit from a machine without the secret still reports it.
       type: dict
       returned: always
     problems:
-      description: The findings, one line each (missing consent, drift, expired or expiring secrets, registration).
+      description:
+        - The findings, one line each (missing consent, drift, expired or expiring secrets, registration).
+        - What the audit could not check is a finding too (C(consent not checked), C(Partner Center registration not
+          checked)), so that an incomplete audit never looks clean.
       type: list
       elements: str
       returned: always

@@ -131,6 +131,11 @@ missing:
   type: list
   elements: str
   sample: [credential]
+cloud:
+  description: The cloud the module worked in (its C(cloud) option).
+  returned: always
+  type: str
+  sample: usgov
 partner_center_portal_url:
   description: The cloud's Partner Center portal.
   returned: always

@@ -31,7 +31,7 @@ def test_credential_status(start, end, status, days):
 
 def audit_entry(**changes):
     entry = {"consent_missing": [], "drift": None, "secrets": [], "certificates": [], "service_principal_id": "sp",
-             "partner_center": None}
+             "partner_center": None, "permissions": []}
     entry.update(changes)
     return entry
 
@@ -59,6 +59,17 @@ def test_each_finding_is_one_line():
     ]
 
 
-def test_unknown_registration_is_a_finding_too():
-    assert _app_info.problems(audit_entry(partner_center={"registered": None, "detail": "x"})) == [
-        "Partner Center registration unknown"]
+def test_a_registration_not_checked_is_a_finding_with_its_reason():
+    unchecked = {"registered": None, "checked": False, "detail": "file /s/w.json does not exist"}
+    assert _app_info.problems(audit_entry(partner_center=unchecked)) == [
+        "Partner Center registration not checked: file /s/w.json does not exist"]
+
+
+def test_consent_that_could_not_be_read_is_a_finding():
+    permissions = [{"api": "Microsoft Graph", "value": "User.Read", "id": "e1", "type": "delegated", "consented": None},
+                   {"api": "Microsoft Graph", "value": "Group.Read.All", "id": "e2", "type": "delegated", "consented": True}]
+    found = _app_info.problems(audit_entry(permissions=permissions))
+    assert len(found) == 1 and found[0].startswith("consent not checked: ")
+    assert "Microsoft Graph: User.Read (delegated)" in found[0] and "Group.Read.All" not in found[0]
+    # Without a service principal there is no consent to read: that finding is "no service principal".
+    assert _app_info.problems(audit_entry(permissions=permissions, service_principal_id=None)) == ["no service principal"]
