@@ -20,6 +20,7 @@ from ._permissions import (
     Resolver,
     known_api_ids,
     permission_dict,
+    permission_label,
     read_client,
     resolve_requests,
     rra_keys,
@@ -49,10 +50,6 @@ def credential_status(credential: t.Mapping[str, t.Any], now: float, expiry_days
     return {"key_id": credential.get("keyId"), "display_name": credential.get("displayName"),
             "hint": credential.get("hint"), "start_date_time": credential.get("startDateTime"),
             "end_date_time": credential.get("endDateTime"), "days_to_expiry": days, "status": status}
-
-
-def _label(permission: t.Mapping[str, t.Any]) -> str:
-    return "%s: %s (%s)" % (permission["api"], permission["value"] or permission["id"], permission["type"])
 
 
 class AppAudit:
@@ -107,7 +104,7 @@ class AppAudit:
             "unique_name": app.get("uniqueName"), "sign_in_audience": app.get("signInAudience"),
             "created_date_time": app.get("createdDateTime"), "service_principal_id": sp_id,
             "permissions": permissions,
-            "consent_missing": [_label(p) for p in permissions if p["consented"] is False],
+            "consent_missing": [permission_label(p) for p in permissions if p["consented"] is False],
             "drift": self._drift(requested, permissions),
             "secrets": secrets, "certificates": certificates,
             "secret_store": store.description if store is not None else None,
@@ -122,8 +119,8 @@ class AppAudit:
             return None
         expected = {p.key: permission_dict(p, w.resource) for w in self.expected.values() for p in w.permissions}
         have = dict(zip(requested, permissions))
-        return {"missing": sorted(_label(p) for key, p in expected.items() if key not in have),
-                "extra": sorted(_label(p) for key, p in have.items() if key not in expected)}
+        return {"missing": sorted(permission_label(p) for key, p in expected.items() if key not in have),
+                "extra": sorted(permission_label(p) for key, p in have.items() if key not in expected)}
 
     def _partner_center(self, app: t.Mapping[str, t.Any], store: t.Any) -> dict[str, t.Any]:
         """Whether Partner Center accepts the web app's own app-only call; ``checked`` is false, with the
@@ -167,7 +164,7 @@ def problems(app: t.Mapping[str, t.Any]) -> list[str]:
     if unknown and app["service_principal_id"] is not None:
         found.append("consent not checked: the signed-in identity may not read the app's grants and role assignments "
                      "(%s); give it Application.Read.All and DelegatedPermissionGrant.Read.All (or Directory.Read.All)"
-                     % ", ".join(_label(p) for p in unknown))
+                     % ", ".join(permission_label(p) for p in unknown))
     pc = app["partner_center"]
     if pc is not None and pc["registered"] is False:
         found.append("not registered in Partner Center")

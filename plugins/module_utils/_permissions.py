@@ -136,10 +136,15 @@ ALIAS_NAMES = (
     "partner_center",
 )
 
-# Portal labels that are not the service principal's display name: Microsoft's procedure shows
-# "Access Partner Center PPE" for Partner Center's user_impersonation.
+# Labels of Microsoft's documents that may differ from the service principal's display name, all of
+# Partner Center's user_impersonation: "Access Partner Center PPE" (the national-cloud procedure,
+# https://learn.microsoft.com/partner-center/developer/create-apps-for-partner-center-for-microsoft-national-clouds),
+# "Access Partner Center" (the service principal's adminConsentDisplayName) and "Access Partner
+# Center API" (https://learn.microsoft.com/partner-center/developer/partner-center-authentication, 2017-2019).
+# Keys are normalised (see normalise).
 LABEL_ALIASES: dict[tuple[str, str, str], str] = {
-    (PARTNER_CENTER_APP_ID, SCOPE, "access partner center ppe"): "user_impersonation",
+    (PARTNER_CENTER_APP_ID, SCOPE, label): "user_impersonation"
+    for label in ("access partner center ppe", "access partner center", "access partner center api")
 }
 
 # Microsoft Graph equivalents of Azure AD Graph permissions (same values), from
@@ -935,7 +940,13 @@ def permission_dict(permission: Permission, resource: Resource | None, consented
     }
 
 
-def aad_graph_warning(wanted: Wanted) -> str:
+def permission_label(permission: t.Mapping[str, t.Any]) -> str:
+    """One permission as people read it, API and permission together, as the audit and the diff show
+    it: ``Microsoft Graph: Directory.Read.All (application)``. Takes a :func:`permission_dict`."""
+    return "%s: %s (%s)" % (permission["api"], permission["value"] or permission["id"], permission["type"])
+
+
+def aad_graph_warning(wanted: Wanted, *, check_mode: bool) -> str:
     """The warning for permissions asked on Azure AD Graph, naming their Microsoft Graph equivalents."""
     parts = []
     for kind in (DELEGATED, APPLICATION):
@@ -945,8 +956,9 @@ def aad_graph_warning(wanted: Wanted) -> str:
             parts.append("%s %s" % (kind, ", ".join(mapped)) if mapped else "")
     equivalents = "; ".join(p for p in parts if p)
     text = (
-        "Azure AD Graph (Windows Azure Active Directory, %s) is retired: its permissions were set as asked, but apps should "
-        "use Microsoft Graph (api: Microsoft Graph) instead." % AAD_GRAPH_APP_ID
+        "Azure AD Graph (Windows Azure Active Directory, %s) is retired: its permissions %s as asked, but apps should "
+        "use Microsoft Graph (api: Microsoft Graph) instead."
+        % (AAD_GRAPH_APP_ID, "would be set" if check_mode else "are set")
     )
     if equivalents:
         text += " Microsoft Graph equivalents of the requested permissions: %s." % equivalents
@@ -1004,8 +1016,6 @@ def run_pc_aad_permissions(module: PartnerCenterModule) -> dict[str, t.Any]:
     api_ids = known_api_ids(requests) + [key[0] for key in rra_keys(app.get("requiredResourceAccess"))]
     client_sp_id, consent = read_client(graph, resolver, app["appId"], api_ids, tolerate_forbidden=not admin_consent)
     wanted = resolve_requests(resolver, requests)
-    if AAD_GRAPH_APP_ID in wanted and wanted[AAD_GRAPH_APP_ID].permissions:
-        module.module.warn(aad_graph_warning(wanted[AAD_GRAPH_APP_ID]))
 
     current = rra_keys(app.get("requiredResourceAccess"))
     target = target_keys(current, [perm.key for w in wanted.values() for perm in w.permissions], mode)
@@ -1071,6 +1081,9 @@ def run_pc_aad_permissions(module: PartnerCenterModule) -> dict[str, t.Any]:
             for state in states.values():
                 _write_consent(graph, t.cast(str, client_sp_id), state, consent)
 
+    # Said once the writes are done (or, in check mode, planned), so that it never claims more than happened.
+    if AAD_GRAPH_APP_ID in wanted and wanted[AAD_GRAPH_APP_ID].permissions:
+        module.module.warn(aad_graph_warning(wanted[AAD_GRAPH_APP_ID], check_mode=module.check_mode))
     return _report(module, app, states, created_sps, changed, client_sp_id)
 
 
@@ -1108,8 +1121,6 @@ def _report(
         "revoked": [],
         "service_principals_created": list(created_sps),
     }
-    before: dict[str, t.Any] = {}
-    after: dict[str, t.Any] = {}
     for app_id, state in states.items():
         resource = state.resource
         scopes_now = state.scopes if module.check_mode else state.scopes_after()
@@ -1124,9 +1135,9 @@ def _report(
             changes["revoked"].extend(_scope_dict(state, v) for v in state.grant.removed)
         changes["consented"].extend(permission_dict(state.info((app_id, r, ROLE)), resource) for r in state.create_roles)
         changes["revoked"].extend(permission_dict(state.info((app_id, r, ROLE)), resource) for r, dummy in state.delete_roles)
-        before[names[app_id]] = _view(state, state.before, state.scopes, state.roles)
-        after[names[app_id]] = _view(state, state.after, state.scopes_after(), state.roles_after())
     permissions.sort(key=lambda d: (d["api"], d["type"], str(d["value"] or d["id"]).casefold()))
+    before = _view(states, names, lambda s: (s.before, s.scopes, s.roles))
+    after = _view(states, names, lambda s: (s.after, s.scopes_after(), s.roles_after()))
     module.set_diff(before, after)
     return {
         "changed": changed,
@@ -1154,7 +1165,7 @@ def _scope_dict(state: ApiState, value: str) -> dict[str, t.Any]:
 
 
 def _api_names(states: t.Mapping[str, ApiState]) -> dict[str, str]:
-    """Diff keys: the APIs' display names (with the appId when two APIs share one)."""
+    """The APIs' names in the diff: their display names (with the appId when two APIs share one)."""
     plain = {app_id: (s.resource.display_name if s.resource else app_id) for app_id, s in states.items()}
     counts: dict[str, int] = {}
     for name in plain.values():
@@ -1162,20 +1173,42 @@ def _api_names(states: t.Mapping[str, ApiState]) -> dict[str, str]:
     return {app_id: name if counts[name] == 1 else "%s (%s)" % (name, app_id) for app_id, name in plain.items()}
 
 
-def _view(state: ApiState, keys: t.Sequence[Key], scopes: list[str] | None, roles: set[str] | None) -> dict[str, t.Any]:
-    """One API in the diff: required delegated and application permissions, and the consent, by value."""
-    perms = [state.info(k) for k in keys]
-    view: dict[str, t.Any] = {
-        DELEGATED: sorted((p.label for p in perms if p.type == SCOPE), key=str.casefold),
-        APPLICATION: sorted((p.label for p in perms if p.type == ROLE), key=str.casefold),
-    }
-    if state.resource is not None and (scopes is not None or roles is not None):
-        view["consented"] = {
-            DELEGATED: sorted(scopes, key=str.casefold) if scopes is not None else None,
-            APPLICATION: (
-                sorted((state.info((state.app_id, r, ROLE)).label for r in roles), key=str.casefold)
-                if roles is not None
-                else None
-            ),
-        }
+Side = t.Tuple[t.Sequence[Key], t.Optional[t.List[str]], t.Optional[t.Set[str]]]  # required, scopes, role ids
+
+
+def _view(states: t.Mapping[str, ApiState], names: t.Mapping[str, str], side: t.Callable[[ApiState], Side]) -> dict[str, t.Any]:
+    """One side of the diff: the required permissions and the consent, each entry naming API and
+    permission together (as the audit does), so that a change of API reads as a removal and an addition.
+
+    ``consent_unknown`` lists the kinds whose consent could not be read (the client may not read it).
+    """
+    required: list[dict[str, t.Any]] = []
+    consented: list[dict[str, t.Any]] = []
+    unknown: set[str] = set()
+    for app_id, state in states.items():
+        keys, scopes, roles = side(state)
+        required.extend(_named(state.info(k), names[app_id]) for k in keys)
+        if state.resource is None:  # no service principal: nothing can be consented
+            continue
+        if scopes is None:
+            unknown.add(DELEGATED)
+        else:
+            consented.extend({"api": names[app_id], "value": v, "id": None, "type": DELEGATED} for v in scopes)
+        if roles is None:
+            unknown.add(APPLICATION)
+        else:
+            consented.extend(_named(state.info((app_id, r, ROLE)), names[app_id]) for r in roles)
+    view: dict[str, t.Any] = {"required": _labels(required), "consented": _labels(consented)}
+    if unknown:
+        view["consent_unknown"] = sorted(unknown)
     return view
+
+
+def _named(permission: Permission, api: str) -> dict[str, t.Any]:
+    return {"api": api, "value": permission.value, "id": permission.id, "type": permission.kind}
+
+
+def _labels(entries: t.Iterable[t.Mapping[str, t.Any]]) -> list[str]:
+    """Sorted by API, type and permission, as ``permissions`` is; duplicates once."""
+    ordered = sorted(entries, key=lambda e: (e["api"].casefold(), e["type"], str(e["value"] or e["id"]).casefold()))
+    return list(dict.fromkeys(permission_label(e) for e in ordered))

@@ -84,6 +84,12 @@ def no_traceback(run) -> bool:
     return "Traceback" not in run.stdout + run.stderr
 
 
+def values(labels: list[str], api: str, kind: str) -> list[str]:
+    """The permissions of one API and kind in a list of the diff ("API: value (kind)" entries), by value."""
+    prefix, suffix = f"{api}: ", f" ({kind})"
+    return [label[len(prefix):-len(suffix)] for label in labels if label.startswith(prefix) and label.endswith(suffix)]
+
+
 # -------------------------------------------------------------------------------------------------
 # The procedure's two sets, with consent, in several clouds
 # -------------------------------------------------------------------------------------------------
@@ -108,10 +114,9 @@ def test_web_set_with_consent_then_rerun_changes_nothing(runner, cloud):
     assert [c["value"] for c in result["changes"]["added"]] == ["Directory.Read.All"]
     assert [c["value"] for c in result["changes"]["consented"]] == ["Directory.Read.All"]
     assert result["service_principal_id"] == sp_of(runner, tenant, app["appId"])["id"]
-    assert result["diff"]["before"] == {"Microsoft Graph": {"delegated": [], "application": [],
-                                                            "consented": {"delegated": [], "application": []}}}
-    assert result["diff"]["after"] == {"Microsoft Graph": {"delegated": [], "application": ["Directory.Read.All"],
-                                                           "consented": {"delegated": [], "application": ["Directory.Read.All"]}}}
+    assert result["diff"]["before"] == {"required": [], "consented": []}
+    assert result["diff"]["after"] == {"required": ["Microsoft Graph: Directory.Read.All (application)"],
+                                       "consented": ["Microsoft Graph: Directory.Read.All (application)"]}
 
     second = runner.run(runner.play([task(app_id=app["appId"], permissions=WEB_SET, admin_consent=True)],
                                     runner.auth(tenant)))
@@ -149,9 +154,11 @@ def test_native_set_with_consent_then_rerun_changes_nothing(runner, cloud):
         + [("Microsoft Partner Center", "user_impersonation", "delegated", True)])
     pc = next(p for p in result["permissions"] if p["api_app_id"] == PARTNER_CENTER)
     assert pc["id"] == USER_IMPERSONATION and pc["display_name"] == "Access Partner Center"
-    assert result["diff"]["after"]["Microsoft Partner Center"] == {
-        "delegated": ["user_impersonation"], "application": [],
-        "consented": {"delegated": ["user_impersonation"], "application": []}}
+    after = result["diff"]["after"]
+    assert [label for label in after["required"] if label.startswith("Microsoft Partner Center:")] == [
+        "Microsoft Partner Center: user_impersonation (delegated)"]
+    assert [label for label in after["consented"] if label.startswith("Microsoft Partner Center:")] == [
+        "Microsoft Partner Center: user_impersonation (delegated)"]
     assert rra_set(graph_app(runner, tenant, app)) == {(r["api_app_id"], r["id"], "Scope") for r in result["permissions"]}
 
     grants = runner.emulator.graph(tenant).get("/oauth2PermissionGrants", params={
@@ -184,6 +191,23 @@ def test_reordering_duplicating_and_renaming_changes_nothing(runner):
     assert again.rc == 0, again.stdout
     assert not again.last.changed and again.graph_writes() == []
     assert again.last.result["diff"]["before"] == again.last.result["diff"]["after"]
+
+
+def test_every_label_of_partner_centers_permission_names_user_impersonation(runner):
+    """"Access Partner Center PPE" (the procedure), "Access Partner Center" and "Access Partner Center API" (the
+    2017-2019 authentication document) are one permission (issue 15)."""
+    tenant = runner.emulator.tenant("usgov")
+    app = make_app(runner, tenant, "native", public_client=True)
+    first = runner.run(runner.play([task(app_id=app["appId"], admin_consent=True, permissions=[
+        {"api": "Microsoft Partner Center", "delegated": ["Access Partner Center API"]}])], runner.auth(tenant)))
+    assert first.rc == 0 and first.last.changed, first.stdout
+    assert rra_set(graph_app(runner, tenant, app)) == {(PARTNER_CENTER, USER_IMPERSONATION, "Scope")}
+    assert user_scopes(runner, tenant, app, PARTNER_CENTER_RESOURCES["usgov"]) == ["user_impersonation"]
+    same = runner.run(runner.play([task(app_id=app["appId"], admin_consent=True, permissions=[
+        {"api": "partner_center", "delegated": ["Access Partner Center PPE", "Access Partner Center",
+                                                "access partner center api"]}])], runner.auth(tenant)))
+    assert same.rc == 0 and not same.last.changed and same.graph_writes() == []
+    assert [(p["value"], p["consented"]) for p in same.last.result["permissions"]] == [("user_impersonation", True)]
 
 
 def test_order_and_duplicates_in_the_app_itself_change_nothing(runner):
@@ -221,8 +245,8 @@ def test_merge_adds_and_exact_replaces(runner):
     assert exact.rc == 0 and exact.last.changed
     assert rra_set(graph_app(runner, tenant, app)) == {(GRAPH, DIRECTORY_READ_ALL_ROLE, "Role")}
     assert sorted(c["value"] for c in exact.last.result["changes"]["removed"]) == ["Group.Read.All", "User.Read"]
-    assert exact.last.result["diff"]["before"]["Microsoft Graph"]["delegated"] == ["User.Read"]
-    assert exact.last.result["diff"]["after"]["Microsoft Graph"]["delegated"] == []
+    assert values(exact.last.result["diff"]["before"]["required"], "Microsoft Graph", "delegated") == ["User.Read"]
+    assert values(exact.last.result["diff"]["after"]["required"], "Microsoft Graph", "delegated") == []
 
     cleared = runner.run(runner.play([task(app_id=app["appId"], permissions=[])], runner.auth(tenant)))
     assert cleared.rc == 0 and cleared.last.changed
@@ -253,8 +277,9 @@ def test_exact_revokes_consent_no_longer_requested(runner):
     assert sorted((c["value"], c["type"]) for c in changes["revoked"] if c["type"] == "application") == [
         ("Group.Read.All", "application")]
     diff = run.last.result["diff"]
-    assert diff["before"]["Microsoft Graph"]["consented"]["application"] == ["Directory.Read.All", "Group.Read.All"]
-    assert diff["after"]["Microsoft Graph"]["consented"] == {"delegated": ["User.Read"], "application": ["Directory.Read.All"]}
+    assert values(diff["before"]["consented"], "Microsoft Graph", "application") == ["Directory.Read.All", "Group.Read.All"]
+    assert [label for label in diff["after"]["consented"] if label.startswith("Microsoft Graph:")] == [
+        "Microsoft Graph: Directory.Read.All (application)", "Microsoft Graph: User.Read (delegated)"]
 
     assert app_roles(runner, tenant, app) == ["Directory.Read.All"]
     assert user_scopes(runner, tenant, app, GRAPH_RESOURCES["usgov"]) == ["User.Read"]
@@ -305,7 +330,7 @@ def test_check_mode_makes_no_write(runner):
     assert result["changes"]["service_principals_created"] == ["Microsoft Partner Center"]
     assert sorted(c["value"] for c in result["changes"]["consented"]) == sorted(NATIVE_SCOPES + ["user_impersonation"])
     assert all(p["consented"] is False for p in result["permissions"])  # the actual state
-    assert result["diff"]["after"]["Microsoft Graph"]["consented"]["delegated"] == NATIVE_SCOPES
+    assert values(result["diff"]["after"]["consented"], "Microsoft Graph", "delegated") == NATIVE_SCOPES
     assert "Access Partner Center" in run.stdout or "user_impersonation" in run.stdout
 
     real = runner.run(runner.play([task(app_id=app["appId"], permissions=NATIVE_SET, admin_consent=True)],
@@ -388,6 +413,44 @@ def test_azure_ad_graph_works_and_warns(runner):
         (AAD_GRAPH, "a42657d6-7f20-40e3-b6f0-cee03008a62a"), (AAD_GRAPH, "6234d376-f627-4f0f-90e0-dff25c5211a3"),
         (PARTNER_CENTER, USER_IMPERSONATION)}
     assert user_scopes(runner, tenant, app, "https://graph.windows.net") == NATIVE_SCOPES
+
+
+def test_a_change_of_api_reads_as_a_removal_and_an_addition(runner):
+    """The web app moved from Microsoft Graph's Directory.Read.All to Azure AD Graph's "Read directory data"
+    (Directory.Read.All too): the diff names API and permission together, check mode says "would" (issue 15)."""
+    tenant = runner.emulator.tenant("usgov")
+    app = make_app(runner, tenant, "web")
+    assert runner.run(runner.play([task(app_id=app["appId"], permissions=WEB_SET, admin_consent=True)],
+                                  runner.auth(tenant))).rc == 0
+    legacy = [{"api": "Windows Azure Active Directory", "application": ["Read directory data"]}]
+    play = runner.play([task(app_id=app["appId"], permissions=legacy, admin_consent=True)], runner.auth(tenant))
+    checked = runner.run(play, "--check", "--diff")
+    assert checked.rc == 0 and checked.last.changed, checked.stdout
+    assert checked.graph_writes() == []
+    assert rra_set(graph_app(runner, tenant, app)) == {(GRAPH, DIRECTORY_READ_ALL_ROLE, "Role")}
+    before = {"required": ["Microsoft Graph: Directory.Read.All (application)"],
+              "consented": ["Microsoft Graph: Directory.Read.All (application)"]}
+    after = {"required": ["Windows Azure Active Directory: Directory.Read.All (application)"],
+             "consented": ["Windows Azure Active Directory: Directory.Read.All (application)"]}
+    assert checked.last.result["diff"] == {"before": before, "after": after}
+    # What ansible-playbook prints: one line removed, one added, each naming its API.
+    assert '-        "Microsoft Graph: Directory.Read.All (application)"' in checked.stdout, checked.stdout
+    assert '+        "Windows Azure Active Directory: Directory.Read.All (application)"' in checked.stdout, checked.stdout
+    [warning] = [w for w in checked.last.result.get("warnings", []) if "Azure AD Graph" in w]
+    assert "its permissions would be set as asked" in warning and "were set" not in warning
+
+    real = runner.run(play, "--diff")
+    assert real.rc == 0 and real.last.changed, real.stdout
+    assert real.last.result["diff"] == {"before": before, "after": after}
+    assert [(w["method"], w["path"].split("/")[2].split("(")[0]) for w in real.graph_writes()] == [
+        ("PATCH", "applications"), ("POST", "servicePrincipals"), ("DELETE", "servicePrincipals")]
+    assert rra_set(graph_app(runner, tenant, app)) == {(AAD_GRAPH, "5778995a-e1bf-45b8-affa-663a9f3f4d04", "Role")}
+    client = sp_of(runner, tenant, app["appId"])
+    assignments = runner.emulator.graph(tenant).get(f"/servicePrincipals/{client['id']}/appRoleAssignments").json()["value"]
+    assert [(a["resourceId"], a["appRoleId"]) for a in assignments] == [
+        (sp_of(runner, tenant, AAD_GRAPH)["id"], "5778995a-e1bf-45b8-affa-663a9f3f4d04")]
+    [warning] = [w for w in real.last.result.get("warnings", []) if "Azure AD Graph" in w]
+    assert "its permissions are set as asked" in warning
 
 
 # -------------------------------------------------------------------------------------------------

@@ -107,13 +107,30 @@ def test_read_directory_data_resolves_to_different_ids_per_type(graph_resource):
     assert graph_resource.resolve("Read directory data", perms.ROLE).id == DIR_READ_ROLE
 
 
+PC_LABELS = ("Access Partner Center PPE", "Access Partner Center", "Access Partner Center API")
+
+
 def test_partner_center_labels():
     resource = perms.Resource.from_service_principal(PC_SP)
-    for name in ("Access Partner Center PPE", "Access Partner Center", "user_impersonation", PC_SCOPE):
+    for name in PC_LABELS + ("user_impersonation", PC_SCOPE, "access partner-center api"):
         assert resource.resolve(name, perms.SCOPE).id == PC_SCOPE
     # The label belongs to Partner Center only.
     with pytest.raises(ConfigurationError):
         perms.Resource.from_service_principal(MS_GRAPH_SP).resolve("Access Partner Center PPE", perms.SCOPE)
+
+
+@pytest.mark.parametrize("label", PC_LABELS)
+def test_every_label_of_microsofts_documents_names_user_impersonation(label):
+    """Whatever the tenant's service principal calls the scope, and without one (well-known definitions)."""
+    renamed = copy.deepcopy(PC_SP)
+    renamed["oauth2PermissionScopes"][0]["adminConsentDisplayName"] = "Partner Center access"
+    for resource in (perms.Resource.from_service_principal(renamed), perms.Resource.from_catalogue(PC)):
+        permission = resource.resolve(label, perms.SCOPE)
+        assert (permission.id, permission.value, permission.type) == (PC_SCOPE, "user_impersonation", perms.SCOPE)
+    with pytest.raises(ConfigurationError, match="is a delegated permission of Microsoft Partner Center"):
+        perms.Resource.from_service_principal(PC_SP).resolve(label, perms.ROLE)
+    with pytest.raises(ConfigurationError, match="Unknown delegated permission"):
+        perms.Resource.from_service_principal(AAD_GRAPH_SP).resolve(label, perms.SCOPE)
 
 
 def test_procedure_labels_resolve_in_azure_ad_graph_too():
@@ -324,9 +341,13 @@ def test_plan_assignments():
 def test_aad_graph_warning_names_the_equivalents():
     wanted = perms.Wanted(perms.Resource.from_service_principal(AAD_GRAPH_SP))
     wanted.permissions = perms.resolve_names(wanted.resource, ["User.Read", "Read all groups"], ["Read directory data"])
-    text = perms.aad_graph_warning(wanted)
+    text = perms.aad_graph_warning(wanted, check_mode=False)
     assert "retired" in text and "delegated User.Read, Group.Read.All" in text and "application Directory.Read.All" in text
     assert perms.AAD_GRAPH_MIGRATION_URL in text
+    assert "its permissions are set as asked" in text
+    checked = perms.aad_graph_warning(wanted, check_mode=True)
+    assert "its permissions would be set as asked" in checked and " are set" not in checked
+    assert checked.replace("would be set", "are set") == text
 
 
 # -------------------------------------------------------------------------------------------------
@@ -572,8 +593,9 @@ def test_web_set_with_consent_then_nothing_to_do():
     assert result["permissions"] == [{"api": "Microsoft Graph", "api_app_id": GRAPH, "value": "Directory.Read.All",
                                       "id": DIR_READ_ROLE, "type": "application", "display_name": "Read directory data",
                                       "consented": True}]
-    assert module.diff[1] == {"Microsoft Graph": {"delegated": [], "application": ["Directory.Read.All"],
-                                                  "consented": {"delegated": [], "application": ["Directory.Read.All"]}}}
+    assert module.diff == ({"required": [], "consented": []},
+                           {"required": ["Microsoft Graph: Directory.Read.All (application)"],
+                            "consented": ["Microsoft Graph: Directory.Read.All (application)"]})
     service.log.clear()
     again, dummy = run(service, app_id=app["appId"], permissions=WEB, admin_consent=True)
     assert again["changed"] is False and service.writes == []
@@ -663,9 +685,10 @@ def test_exact_revokes_and_merge_keeps():
         ("Microsoft Graph", "Group.Read.All", "application"), ("Microsoft Graph", "Group.Read.All", "delegated"),
         ("Microsoft Partner Center", "user_impersonation", "delegated")]
     before, after = module.diff
-    assert before["Microsoft Partner Center"]["consented"]["delegated"] == ["user_impersonation"]
-    assert after["Microsoft Partner Center"] == {"delegated": [], "application": [],
-                                                 "consented": {"delegated": [], "application": []}}
+    assert [label for label in before["consented"] if label.startswith("Microsoft Partner Center:")] == [
+        "Microsoft Partner Center: user_impersonation (delegated)"]
+    assert after == {"required": ["Microsoft Graph: Directory.Read.All (application)", "Microsoft Graph: User.Read (delegated)"],
+                     "consented": ["Microsoft Graph: Directory.Read.All (application)", "Microsoft Graph: User.Read (delegated)"]}
 
 
 def test_consent_outside_the_managed_apis_is_left_alone():
@@ -803,7 +826,8 @@ def test_unknown_resources_in_the_app_are_reported_by_id_and_removed_in_exact_mo
     app = service.add_app(rra_value=rra((stranger, [(USER_READ, "Scope")]), (GRAPH, [(str(uuid.uuid4()), "Role")])))
     result, module = run(service, app_id=app["appId"], permissions=WEB)
     assert {c["api"] for c in result["changes"]["removed"]} == {"Microsoft Graph", stranger}
-    assert module.diff[0][stranger] == {"delegated": [USER_READ], "application": []}
+    assert [label for label in module.diff[0]["required"] if label.startswith(stranger)] == [
+        "%s: %s (delegated)" % (stranger, USER_READ)]
     assert perms.rra_keys(app["requiredResourceAccess"]) == [(GRAPH, DIR_READ_ROLE, "Role")]
 
 
@@ -811,11 +835,52 @@ def test_consent_unreadable_without_admin_consent_is_null():
     service = FakeGraph()
     app = service.add_app(with_sp=True)
     service.denied.add("GET oauth2PermissionGrants")
-    result, dummy = run(service, app_id=app["appId"], permissions=[{"api": "graph", "delegated": ["User.Read"]}])
+    result, module = run(service, app_id=app["appId"], permissions=[{"api": "graph", "delegated": ["User.Read"]}])
     assert result["permissions"][0]["consented"] is None
+    assert module.diff == ({"required": [], "consented": [], "consent_unknown": ["delegated"]},
+                           {"required": ["Microsoft Graph: User.Read (delegated)"], "consented": [],
+                            "consent_unknown": ["delegated"]})
     with pytest.raises(ServiceError) as err:
         run(service, app_id=app["appId"], admin_consent=True, permissions=[{"api": "graph", "delegated": ["User.Read"]}])
     assert "DelegatedPermissionGrant.ReadWrite.All" in err.value.to_message()
+
+
+def test_a_change_of_api_reads_as_a_removal_and_an_addition():
+    """Microsoft Graph's Directory.Read.All (application) replaced by Azure AD Graph's "Read directory data",
+    also Directory.Read.All by value: the diff names API and permission together (issue 15)."""
+    service = FakeGraph()
+    app = service.add_app()
+    run(service, app_id=app["appId"], permissions=WEB, admin_consent=True)
+    legacy = [{"api": "Windows Azure Active Directory", "application": ["Read directory data"]}]
+    service.log.clear()
+    checked, module = run(service, check_mode=True, app_id=app["appId"], permissions=legacy, admin_consent=True)
+    assert checked["changed"] is True and service.writes == []
+    assert module.diff == (
+        {"required": ["Microsoft Graph: Directory.Read.All (application)"],
+         "consented": ["Microsoft Graph: Directory.Read.All (application)"]},
+        {"required": ["Windows Azure Active Directory: Directory.Read.All (application)"],
+         "consented": ["Windows Azure Active Directory: Directory.Read.All (application)"]})
+    [warning] = [w for w in module.module.warnings if "Azure AD Graph" in w]
+    assert "its permissions would be set as asked" in warning and "were set" not in warning
+
+    real, real_module = run(service, app_id=app["appId"], permissions=legacy, admin_consent=True)
+    assert real["changed"] is True and real_module.diff == module.diff
+    assert perms.rra_keys(app["requiredResourceAccess"]) == [(AAD, "5778995a-e1bf-45b8-affa-663a9f3f4d04", "Role")]
+    [warning] = [w for w in real_module.module.warnings if "Azure AD Graph" in w]
+    assert "its permissions are set as asked" in warning
+
+
+def test_two_apis_with_one_display_name_are_told_apart_in_the_diff():
+    service = FakeGraph()
+    twin = service.add_sp(str(uuid.uuid4()), "Microsoft Graph", oauth2PermissionScopes=[
+        {"id": str(uuid.uuid4()), "value": "Twin.Read", "adminConsentDisplayName": "Read twins", "isEnabled": True}])
+    app = service.add_app()
+    result, module = run(service, app_id=app["appId"], permissions=[
+        {"api": "graph", "delegated": ["User.Read"]}, {"api": twin["appId"], "delegated": ["Twin.Read"]}])
+    assert result["changed"] is True
+    assert module.diff[1]["required"] == sorted([
+        "Microsoft Graph (%s): User.Read (delegated)" % GRAPH, "Microsoft Graph (%s): Twin.Read (delegated)" % twin["appId"]],
+        key=str.casefold)
 
 
 def test_creating_a_resource_sp_needs_application_readwrite_all():
