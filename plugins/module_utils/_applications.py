@@ -173,6 +173,22 @@ def validate_public_client_redirect_uri(uri: str, option: str = "public_client_r
         raise ConfigurationError("%s: the %s: scheme is not allowed." % (option, scheme), option=option)
 
 
+def validate_logout_url(url: str | None) -> None:
+    """The front-channel logout URL: https only, localhost included.
+
+    Entra ID refuses the http scheme for it, whatever the sign-in audience, and accepts
+    https://localhost: https://learn.microsoft.com/entra/identity-platform/supported-accounts-validation
+    (row "Front-channel logout URL"). Unlike redirect URIs, http://localhost is no exception.
+    """
+    if url and urlsplit(url).scheme == "http":
+        raise ConfigurationError(
+            "web.logout_url must use https, got %r: Entra ID accepts only https front-channel logout URLs, even for "
+            "localhost. Serve the logout page over https and set %s (https://localhost is allowed)."
+            % (url, urlsplit(url)._replace(scheme="https").geturl()),
+            option="web",
+        )
+
+
 def validate_audience_rules(web_uris: t.Sequence[str], public_uris: t.Sequence[str], audience: str) -> None:
     """Limits that depend on the sign-in audience: count, wildcards, query strings."""
     uris = list(web_uris) + list(public_uris)
@@ -216,10 +232,7 @@ def validate_params(params: t.Mapping[str, t.Any]) -> None:
             parts = urlsplit(value)
             if parts.scheme not in ("https", "http") or not parts.hostname:
                 raise ConfigurationError("web.%s must be an http(s) URL, got %r." % (name, value), option="web")
-            if name == "logout_url" and parts.scheme == "http" and not _http_allowed(parts):
-                raise ConfigurationError(
-                    "web.logout_url must use https (or http on localhost): %r." % value, option="web"
-                )
+    validate_logout_url(web.get("logout_url"))
     for uri in params.get("identifier_uris") or []:
         if not isinstance(uri, str) or ":" not in uri or _has_space_or_control(uri):
             raise ConfigurationError(

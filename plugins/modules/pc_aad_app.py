@@ -82,7 +82,10 @@ options:
         type: str
       logout_url:
         description:
-          - Front-channel logout URL (https). An empty string clears it.
+          - Front-channel logout URL, which Microsoft's authorization service uses to sign a user out of the app. An empty string
+            clears it.
+          - Must use C(https), also on localhost (C(https://localhost) is allowed). Entra ID refuses C(http) here, unlike for
+            redirect URIs, see U(https://learn.microsoft.com/entra/identity-platform/supported-accounts-validation).
         type: str
       implicit_grant:
         description:

@@ -28,7 +28,8 @@ from .odata import QueryError, apply_select, decode_skiptoken, encode_skiptoken,
 from .schema import GraphSchema, SchemaError
 from .store import (Store, Tenant, iso, new_app_role_assignment, new_application, new_service_principal, object_key,
                     parse_iso, password_credential, public_view, secret_digest, visible)
-from .validation import bad_request, check_body, check_guid, check_identifier_uris, check_redirect_uris, invalid_value
+from .validation import (bad_request, check_body, check_guid, check_identifier_uris, check_logout_url, check_redirect_uris,
+                         invalid_value)
 
 # Permissions per operation: each entry lists alternatives; an alternative is a set of
 # permissions that must all be held. From each operation's "Permissions" table on
@@ -496,6 +497,7 @@ class GraphService(Service):
         if not isinstance(app.get("displayName"), str) or not app["displayName"].strip():
             raise invalid_value("displayName", "application")
         check_redirect_uris(app)
+        check_logout_url(app)
         new_uris = [u for u in app["identifierUris"] if before is None or u not in before["identifierUris"]]
         domains = [d["name"].lower() for d in tenant.organization["verifiedDomains"]]
         check_identifier_uris(new_uris, app["appId"], tenant.id, domains)

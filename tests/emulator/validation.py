@@ -4,6 +4,7 @@ Graph is strict: an unknown property, a read-only property, a value of the wrong
 malformed GUID or an invalid redirect URI is a 400 in its error shape. Sources:
 https://learn.microsoft.com/graph/api/resources/application (properties, types, read-only),
 https://learn.microsoft.com/entra/identity-platform/reply-url (redirect URI rules),
+https://learn.microsoft.com/entra/identity-platform/supported-accounts-validation (front-channel logout URL),
 https://learn.microsoft.com/entra/identity-platform/identifier-uri-restrictions (identifier URIs).
 Messages are the ones Graph returns for directory objects (see the emulator's tests for the
 captures they were taken from). These rules sit on top of the check against the cloud's published
@@ -216,6 +217,17 @@ def _redirect_uri_ok(uri: str, *, public_client: bool, msa: bool) -> bool:
         return parts.hostname in LOOPBACK_HOSTS
     # Custom schemes (msal{appId}://auth, myapp://callback) are for mobile and desktop clients only.
     return public_client and bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*$", parts.scheme))
+
+
+def check_logout_url(app: dict[str, Any]) -> None:
+    """The front-channel logout URL: http is refused, even for localhost (https://localhost is fine).
+
+    https://learn.microsoft.com/entra/identity-platform/supported-accounts-validation (row "Front-channel
+    logout URL", every sign-in audience). The message is Graph's usual one for an invalid value.
+    """
+    url = (app.get("web") or {}).get("logoutUrl")
+    if url and urlsplit(url).scheme.lower() == "http":
+        raise invalid_value("web", "application")
 
 
 def check_identifier_uris(uris: list[str], app_id: str, tenant_id: str, domains: list[str]) -> None:

@@ -152,6 +152,9 @@ def test_password_credentials_can_be_added_on_create(graph):
     ({"displayName": "x", "web": {"redirectUris": ["/relative"]}}, "property 'web'"),
     ({"displayName": "x", "spa": {"redirectUris": ["https://contoso.example/a,b"]}}, "property 'spa'"),
     ({"displayName": "x", "publicClient": {"redirectUris": ["http://contoso.example"]}}, "property 'publicClient'"),
+    # Front-channel logout URL: https only, localhost included (supported-accounts-validation).
+    ({"displayName": "x", "web": {"logoutUrl": "http://contoso.example/logout"}}, "property 'web'"),
+    ({"displayName": "x", "web": {"logoutUrl": "http://localhost:5000/logout"}}, "property 'web'"),
     ({"displayName": "x", "requiredResourceAccess": [{"resourceAppId": "graph", "resourceAccess": []}]},
      "property 'requiredResourceAccess'"),
     ({"displayName": "x", "requiredResourceAccess": [{"resourceAppId": GRAPH_APP_ID,
@@ -169,6 +172,16 @@ def test_valid_redirect_uris(graph):
     body = {"displayName": "uris", "web": {"redirectUris": ["https://contoso.example/cb", "http://localhost:8400/cb"]},
             "publicClient": {"redirectUris": ["http://localhost", "msalabc://auth", "urn:ietf:wg:oauth:2.0:oob"]}}
     assert graph.post("/applications", json=body).status_code == 201
+
+
+def test_logout_url_is_https_localhost_included(graph):
+    """https://learn.microsoft.com/entra/identity-platform/supported-accounts-validation: https://localhost is
+    allowed, the http scheme is not (for updates as for creates)."""
+    created = graph.post("/applications", json={"displayName": "logout", "web": {"logoutUrl": "https://localhost/logout"}})
+    assert created.status_code == 201 and created.json()["web"]["logoutUrl"] == "https://localhost/logout"
+    refused = graph.patch(f"/applications/{created.json()['id']}", json={"web": {"logoutUrl": "http://localhost/logout"}})
+    assert "property 'web'" in graph_error(refused, 400, "Request_BadRequest")["message"]
+    assert graph.get(f"/applications/{created.json()['id']}").json()["web"]["logoutUrl"] == "https://localhost/logout"
 
 
 def test_identifier_uris_must_use_a_verified_domain_or_ids(emulator, graph):

@@ -194,6 +194,30 @@ def test_invalid_redirect_uri_fails_before_any_request(runner):
     assert "Traceback" not in run.stdout + run.stderr
 
 
+def test_an_http_logout_url_is_refused_even_on_localhost_and_nothing_is_written(runner):
+    """Front-channel logout URLs are https only (supported-accounts-validation); https://localhost works (issue 15)."""
+    tenant = runner.emulator.tenant("usgov")
+
+    def with_logout(url: str) -> dict:
+        return app_task(unique_name="pc-web", display_name="Partner Center web app",
+                        web={"redirect_uris": ["https://app.contoso.example/signin"], "logout_url": url})
+
+    https = runner.run(runner.play([with_logout("https://localhost:5001/signout-oidc")], runner.auth(tenant)))
+    assert https.rc == 0 and https.last.changed, https.stdout
+    [app] = graph_apps(runner, tenant, uniqueName="pc-web")
+    assert app["web"]["logoutUrl"] == "https://localhost:5001/signout-oidc"
+    for check in ((), ("--check",)):
+        refused = runner.run(runner.play([with_logout("http://localhost:5001/signout-oidc")], runner.auth(tenant)), *check)
+        assert refused.rc != 0 and refused.last.failed
+        assert refused.last.msg == (
+            "web.logout_url must use https, got 'http://localhost:5001/signout-oidc': Entra ID accepts only https "
+            "front-channel logout URLs, even for localhost. Serve the logout page over https and set "
+            "https://localhost:5001/signout-oidc (https://localhost is allowed).")
+        assert refused.requests == []  # refused before any request: no token, no read, no write
+        assert "Traceback" not in refused.stdout + refused.stderr
+    assert graph_apps(runner, tenant, uniqueName="pc-web")[0]["web"]["logoutUrl"] == "https://localhost:5001/signout-oidc"
+
+
 def test_concurrent_runs_with_the_same_unique_name_create_one_app(runner):
     tenant = runner.emulator.tenant("public")
     playbook = runner.play([web_app()], runner.auth(tenant))

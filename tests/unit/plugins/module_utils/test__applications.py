@@ -139,6 +139,7 @@ def test_validate_params_checks_everything_before_requests():
     )
     with pytest.raises(ConfigurationError, match="logout_url must use https"):
         apps.validate_params(dict(base, web={"logout_url": "http://a.com/out"}))
+    apps.validate_params(dict(base, web={"logout_url": "https://localhost:5001/signout-oidc"}))
     with pytest.raises(ConfigurationError, match="home_page_url must be an http"):
         apps.validate_params(dict(base, web={"home_page_url": "ftp://a.com"}))
     with pytest.raises(ConfigurationError, match="absolute URI"):
@@ -151,6 +152,20 @@ def test_validate_params_checks_everything_before_requests():
         )
     with pytest.raises(ConfigurationError, match="unique_name must not be empty"):
         apps.validate_params(dict(base, unique_name=" "))
+
+
+@pytest.mark.parametrize("url", ["http://localhost/logout", "http://127.0.0.1:8400/logout", "HTTP://contoso.example/out"])
+def test_logout_url_must_be_https_even_on_localhost(url):
+    """Front-channel logout URLs: unlike redirect URIs, http://localhost is refused too (issue 15)."""
+    with pytest.raises(ConfigurationError) as err:
+        apps.validate_params({"state": "present", "display_name": "x", "web": {"logout_url": url}})
+    https = "https" + url[4:]
+    assert err.value.to_message() == (
+        "web.logout_url must use https, got %r: Entra ID accepts only https front-channel logout URLs, even for localhost. "
+        "Serve the logout page over https and set %s (https://localhost is allowed)." % (url, https))
+    assert err.value.option == "web"
+    apps.validate_logout_url(None)
+    apps.validate_logout_url("")
 
 
 # -------------------------------------------------------------------------------------------------

@@ -124,6 +124,7 @@ def test_main_rejects_wrong_cloud_token_before_any_request(run_module, graph_dou
         ({"graph_endpoint": "https://graph.microsoft.us", "display_name": "x"}, "another cloud (usgov)"),
         ({"display_name": "x", "web": {"redirect_uris": ["http://contoso.com/cb"]}}, "must use https"),
         ({"display_name": "x", "public_client_redirect_uris": ["http://contoso.com/cb"]}, "http://localhost"),
+        ({"display_name": "x", "web": {"logout_url": "http://localhost/logout"}}, "web.logout_url must use https"),
         ({}, "one of the following is required"),
         ({"app_id": "a", "object_id": "b"}, "mutually exclusive"),
     ],
