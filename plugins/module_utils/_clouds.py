@@ -253,6 +253,24 @@ def clouds_for_host(url_or_host: str) -> tuple[Cloud, ...]:
     return tuple(c for c in CLOUDS.values() if host in _all_hosts(c))
 
 
+def _resources(cloud: Cloud) -> dict[str, str]:
+    """The token resources of the cloud's services, by service."""
+    return {"graph": cloud.graph_resource, "aad_graph": cloud.aad_graph_endpoint,
+            "partner_center": cloud.partner_center_resource, "key_vault": cloud.key_vault_resource}
+
+
+def clouds_for_resource(resource: str) -> tuple[Cloud, ...]:
+    """Catalogued clouds with a token resource (Graph, Azure AD Graph, Partner Center, Key Vault) on
+    this host; several clouds share some (Partner Center's, Azure AD Graph's)."""
+    host = host_of(resource)
+    return tuple(c for c in CLOUDS.values() if host in {host_of(r) for r in _resources(c).values() if r})
+
+
+def is_partner_center_resource(resource: str) -> bool:
+    """Whether ``resource`` is Partner Center's token resource in some cloud."""
+    return any(host_of(resource) == host_of(c.partner_center_resource) for c in CLOUDS.values())
+
+
 def _https_url(option: str, text: str, given: t.Any, why: str) -> t.Any:
     """``text`` split as an https URL with a host and without credentials, query or fragment, or a
     ConfigurationError naming ``option`` (``why`` completes the https message)."""

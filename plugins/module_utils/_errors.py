@@ -10,6 +10,7 @@ are reduced to the service's error code and message.
 
 from __future__ import annotations
 
+import re
 import typing as t
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -109,8 +110,6 @@ AADSTS_HINTS: dict[str, str] = {
     "Government tenant at the global authority): set the option cloud to the tenant's cloud.",
     "AADSTS1002012": "The requested scope belongs to another cloud: check the option cloud "
     "(a token for one national cloud cannot be used in another).",
-    "AADSTS500011": "The resource does not exist in this tenant, which usually means it belongs to "
-    "another cloud: check the option cloud.",
     "AADSTS700027": "The certificate is not registered on the application (compare its thumbprint "
     "with the application's certificates) or the client assertion is malformed.",
     "AADSTS700024": "The federated token is not valid at this time: check that the token file is "
@@ -120,6 +119,46 @@ AADSTS_HINTS: dict[str, str] = {
     "AADSTS7000229": "The application has no service principal in this tenant: create it (or grant "
     "admin consent) before requesting app-only tokens.",
 }
+
+# "AADSTS500011: The resource principal named https://... was not found in the tenant named ...".
+_MISSING_RESOURCE = re.compile(r"resource principal named (\S+) was not found")
+
+
+def resource_not_found_hint(resource: str | None, authority: str | None, description: str | None = None) -> str:
+    """The hint for AADSTS500011: the resource's service principal is not in the tenant (the AADSTS
+    reference, https://learn.microsoft.com/entra/identity-platform/reference-error-codes). Names the
+    resource and the case: a resource of another cloud than the authority's, Partner Center's service
+    principal missing (usual in a new tenant), or another API not added to the tenant.
+    """
+    # Imported here: the cloud catalog and the identifiers import this module.
+    from ._clouds import clouds_for_host, clouds_for_resource, is_partner_center_resource
+    from ._ids import PARTNER_CENTER_APP_ID
+
+    found = _MISSING_RESOURCE.search(description or "")
+    resource = resource or (found.group(1) if found else None)
+    if not resource:
+        return ("The resource has no service principal in this tenant: it was never added to the tenant, or it "
+                "belongs to another cloud: check the option cloud.")
+    owners = clouds_for_resource(resource)
+    asked = clouds_for_host(authority) if authority and "//" in authority else ()
+    if owners and asked and not set(owners) & set(asked):
+        return ("The resource %s belongs to %s, but the token was asked at the authority of %s, which issues tokens "
+                "only for its own cloud: set the option cloud to the tenant's cloud."
+                % (resource, _cloud_names(owners), _cloud_names(asked)))
+    if is_partner_center_resource(resource) or resource.rstrip("/").lower() == PARTNER_CENTER_APP_ID:
+        return ("Microsoft Partner Center's service principal (appId %s) is missing in this tenant, so no token for %s "
+                "can be issued. To create it, run partnercenter.national_cloud.pc_register_webapp "
+                "(create_partner_center_service_principal=true) or partnercenter.national_cloud.pc_aad_permissions with a "
+                "Partner Center permission and admin_consent=true; an admin's first sign-in to Partner Center creates it "
+                "too." % (PARTNER_CENTER_APP_ID, resource))
+    return ("The resource %s has no service principal in this tenant: the API was never added to the tenant (an "
+            "administrator adds it by consenting to it), or it belongs to another cloud: check the option cloud." % resource)
+
+
+def _cloud_names(clouds: t.Sequence[t.Any]) -> str:
+    """Display and option names, closed clouds only when nothing else matches."""
+    shown = [c for c in clouds if not c.retired] or list(clouds)
+    return " or ".join("%s (cloud %s)" % (c.display_name, c.name) for c in shown)
 
 
 class AuthenticationError(PartnerCenterCollectionError):
@@ -141,6 +180,8 @@ class AuthenticationError(PartnerCenterCollectionError):
         hint: str | None = None,
     ) -> None:
         codes = tuple(error_codes)
+        if hint is None and "AADSTS500011" in codes:
+            hint = resource_not_found_hint(resource, authority, description)
         if hint is None:
             hint = next((AADSTS_HINTS[c] for c in codes if c in AADSTS_HINTS), None)
         super().__init__(message, hint=hint)

@@ -116,3 +116,27 @@ def test_each_secret_says_which_store_holds_it_and_unheld_valid_ones_are_finding
     assert by_key == {held: f"Key Vault secret partner-center-web in {tenant['key_vault_url']}", persons["keyId"]: None}
     assert found["partner_center"]["registered"] is True
     assert found["problems"] == [f"secret 'Partner Center' ({persons['keyId']}) is valid but {found['secret_store']} does not hold its value"]
+
+
+def test_partner_centers_missing_service_principal_is_named_as_such(runner):
+    """A new tenant has no service principal of Partner Center: the app-only token request fails with AADSTS500011,
+    and the audit's detail says that this is the cause and how to add it, not "another cloud" (issue 15)."""
+    tenant = runner.emulator.tenant("usgov")
+    graph = runner.emulator.graph(tenant)
+    app = graph.post("/applications", json={"displayName": "web"}).json()
+    assert graph.post("/servicePrincipals", json={"appId": app["appId"]}).status_code == 201
+    secret = graph.post(f"/applications/{app['id']}/addPassword", json={"passwordCredential": {"displayName": "e2e"}}).json()
+    assert graph.get("/servicePrincipals(appId='fa3d9a0c-3fb0-42cc-9193-47c7ecd2edbd')").status_code == 404
+    run = runner.run(runner.play([info(app_id=app["appId"], webapp_client_secret=secret["secretText"])],
+                                 runner.auth(tenant)), "--check")
+    assert run.rc == 0 and run.graph_writes() == [], run.stdout
+    [refused] = [r for r in run.identity_requests() if r["status"] != 200]
+    assert refused["client_id"] == app["appId"] and refused["status"] == 400
+    [found] = run.last.result["applications"]
+    detail = found["partner_center"]["detail"]
+    assert found["partner_center"]["registered"] is None and found["partner_center"]["checked"] is False
+    assert "AADSTS500011" in detail and "another cloud" not in detail
+    assert ("Microsoft Partner Center's service principal (appId fa3d9a0c-3fb0-42cc-9193-47c7ecd2edbd) is missing in this "
+            "tenant, so no token for https://api.partnercenter.microsoft.com can be issued. To create it, run "
+            "partnercenter.national_cloud.pc_register_webapp (create_partner_center_service_principal=true)") in detail
+    assert graph.get("/servicePrincipals(appId='fa3d9a0c-3fb0-42cc-9193-47c7ecd2edbd')").status_code == 404

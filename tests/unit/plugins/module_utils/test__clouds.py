@@ -177,6 +177,29 @@ def test_clouds_for_host(url, expected):
     assert {c.name for c in _clouds.clouds_for_host(url)} == expected
 
 
+@pytest.mark.parametrize(
+    ("resource", "expected"),
+    [
+        ("https://graph.microsoft.us", ["usgov"]),
+        ("https://dod-graph.microsoft.us/", ["usgov_dod"]),
+        ("https://api.partnercenter.microsoft.com", ["public", "usgov", "usgov_dod", "germany"]),
+        ("https://partner.partnercenterapi.microsoftonline.cn", ["china"]),
+        ("https://vault.usgovcloudapi.net", ["usgov", "usgov_dod"]),
+        ("https://graph.windows.net", ["public", "usgov", "usgov_dod"]),
+        ("https://127.0.0.1:8443", []),
+        ("api://contoso", []),
+    ],
+)
+def test_clouds_for_resource(resource, expected):
+    assert [c.name for c in _clouds.clouds_for_resource(resource)] == expected
+
+
+def test_partner_center_resources():
+    assert all(_clouds.is_partner_center_resource(c.partner_center_resource + "/") for c in _clouds.CLOUDS.values())
+    assert not _clouds.is_partner_center_resource("https://graph.microsoft.com")
+    assert not _clouds.is_partner_center_resource("https://partner.microsoft.com")  # the portal, not the API
+
+
 PUBLIC = _clouds.CLOUDS["public"]
 USGOV = _clouds.CLOUDS["usgov"]
 
