@@ -96,10 +96,10 @@ notes:
     C(Application.Read.All) (plus C(DelegatedPermissionGrant.Read.All) to report delegated consent) is enough in check mode."
   - Consent is reported from the grants and app role assignments that exist, and from the writes of this task; in check mode
     RV(permissions[].consented) is the current state, while RV(changes) and the diff show what would change.
-  - The diff lists the required permissions (C(required)) and the admin consent (C(consented)) of the APIs this task manages, one
-    C(API: permission (type)) entry each, for example C(Microsoft Graph: Directory.Read.All (application)), so that moving a
-    permission to another API shows as one removal and one addition. C(consent_unknown) names the types whose consent could
-    not be read.
+  - "The diff lists the required permissions (C(required)) and the admin consent (C(consented)) of the APIs this task manages,
+    one C(API: permission (type)) entry each, for example C(Microsoft Graph: Directory.Read.All (application)), so that moving
+    a permission to another API shows as one removal and one addition. C(consent_unknown) names the types whose consent could
+    not be read."
   - A target application created moments before (for example by M(partnercenter.national_cloud.pc_aad_app) in the previous task)
     is waited for during a few seconds, because the directory replicates new objects with a delay.
 seealso:
