@@ -330,6 +330,7 @@ def _outcome(module: PartnerCenterModule, app: t.Mapping[str, t.Any] | None, pre
         "prerequisites": [asdict(p) for p in prerequisites],
         "missing": [p.name for p in prerequisites if p.ok is False],
         "cloud": cloud.name,
+        "tenant_id": module.params["tenant_id"],
         "partner_center_portal_url": cloud.partner_center_portal_url,
         "portal_path": PORTAL_PATH,
         "instructions": text if registered is not True else None,

@@ -136,6 +136,11 @@ cloud:
   returned: always
   type: str
   sample: usgov
+tenant_id:
+  description: The tenant the module worked in, as given (its C(tenant_id) option).
+  returned: always
+  type: str
+  sample: contoso.onmicrosoft.us
 partner_center_portal_url:
   description: The cloud's Partner Center portal.
   returned: always

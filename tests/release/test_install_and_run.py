@@ -6,10 +6,12 @@ path, sys.path is not scanned for collections, and the playbook has no adjacent 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import uuid
 from pathlib import Path
 
+from tests.emulator.inventory import host_name, write_inventory
 from tests.release.conftest import FQCN, NAME, NAMESPACE, output_of, run, tool
 
 MODULE = f"{FQCN}.pc_aad_app"
@@ -70,3 +72,45 @@ def manifest_version(collections: Path) -> str:
     """Version of the installed collection."""
     manifest = collections / "ansible_collections" / NAMESPACE / NAME / "MANIFEST.json"
     return str(json.loads(manifest.read_text(encoding="utf-8"))["collection_info"]["version"])
+
+
+def test_the_shipped_playbooks_run_by_name_from_the_install_and_write_only_beside_the_inventory(installed, emulator,
+                                                                                                   tmp_path):
+    """What a new user does: install the tarball, keep an inventory in a folder of their own, and run the
+    shipped playbooks by name, twice, from yet another folder. Outputs land beside the inventory (the
+    documented output folder), nothing under the installed collection; pointing outputs into the
+    install is refused before anything is written."""
+    collections, env = installed
+    emulator.reset()
+    emulator.control("PUT", "/partner-center/settings", json={"auto_register_after": 0})
+    tenants = [emulator.tenant("public"), emulator.tenant("usgov")]
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    inventory = write_inventory(emulator.info, project / "inventory.yml", tenants=tenants,
+                                token_cache=str(tmp_path / "token-cache"))
+    install = collections / "ansible_collections" / NAMESPACE / NAME
+    files_of_install = sorted(p.relative_to(install) for p in install.rglob("*"))
+    env = {**env, "ANSIBLE_RETRY_FILES_ENABLED": "0"}
+
+    def playbook(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return run([tool("ansible-playbook"), "-i", str(inventory), f"{FQCN}.{name}", *args], cwd=elsewhere, env=env)
+
+    for attempt in (1, 2):
+        for name, args in (("rollout", ()), ("audit", ("--check", "--diff"))):
+            completed = playbook(name, *args)
+            assert completed.returncode == 0, f"{name}, run {attempt}: {output_of(completed)}"
+            if attempt == 2:
+                assert "changed=0" in completed.stdout and "changed=1" not in completed.stdout, output_of(completed)
+    assert sorted(p.relative_to(install) for p in install.rglob("*")) == files_of_install
+    assert list(elsewhere.iterdir()) == []
+    secrets = sorted(p.name for p in (project / "secrets").glob("[!.]*.json"))
+    assert secrets == sorted(f"{host_name(t)}-partner-center-web.json" for t in tenants)
+    report = project / "partner-center-audit"
+    assert sorted(p.name for p in report.iterdir()) == ["report.html", "report.json", "report.md"]
+    assert json.loads((report / "report.json").read_text(encoding="utf-8"))["failed_hosts"] == []
+
+    emulator.clear_log()
+    refused = playbook("audit", "-e", f"pc_output_dir={install / 'playbooks'}")
+    assert refused.returncode != 0 and "inside the installed collection" in refused.stdout + refused.stderr
+    assert emulator.requests_log() == []  # refused before the first request
+    assert sorted(p.relative_to(install) for p in install.rglob("*")) == files_of_install

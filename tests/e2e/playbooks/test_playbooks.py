@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 from tests.e2e.conftest import REPO_ROOT, Runner
 from tests.emulator.inventory import host_name
@@ -120,3 +121,93 @@ def test_rollout_check_without_any_secret_file_says_what_it_would_do(runner):
     assert len(secret_tasks) == 2 and all("A real run would fail" in t.msg for t in secret_tasks)
     register_tasks = [t for t in check.module_results() if t.action.endswith("pc_register_webapp")]
     assert register_tasks and all(not t.failed for t in register_tasks)
+
+
+def report_tasks(run) -> dict[str, bool]:
+    """changed of each task that writes a report file, by file name."""
+    return {Path(t.result["dest"]).name: t.changed for t in run.tasks
+            if t.action in ("ansible.builtin.template", "ansible.builtin.copy") and "dest" in t.result}
+
+
+def test_audit_without_the_secret_says_not_checked_and_counts_it_as_a_finding(runner):
+    """An audit from a machine that does not hold the web app's secret cannot ask Partner Center: the
+    report says "not checked" with the reason, never a clean line."""
+    runner.emulator.control("PUT", "/partner-center/settings", json={"auto_register_after": 0})
+    inventory = runner.inventory([runner.emulator.tenant("public"), runner.emulator.tenant("usgov")])
+    assert runner.run(PLAYBOOKS / "rollout.yml", *secrets(runner), inventory=inventory).rc == 0
+    elsewhere = ["-e", f"web_app_secret_dest={runner.workdir}/other-machine/{{{{ inventory_hostname }}}}-web-app.json"]
+    run = runner.run(PLAYBOOKS / "audit.yml", "--check", "-e", f"audit_report_dir={runner.workdir}/audit", *elsewhere,
+                     inventory=inventory)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert run.graph_writes() == [] and not (runner.workdir / "other-machine").exists()
+    report = json.loads((runner.workdir / "audit" / "report.json").read_text(encoding="utf-8"))
+    for tenant in report["tenants"]:
+        web = next(e["app"] for e in tenant["apps"] if e["flow"] == "web app")
+        assert web["partner_center"]["checked"] is False and web["partner_center"]["registered"] is None
+        assert [p for p in web["problems"] if p.startswith("Partner Center registration not checked: ")
+                and "does not exist" in p], web["problems"]
+        native = next(e["app"] for e in tenant["apps"] if e["flow"] == "native app")
+        assert native["partner_center"] is None and native["problems"] == []  # not applicable, not "not checked"
+    markdown = (runner.workdir / "audit" / "report.md").read_text(encoding="utf-8")
+    assert markdown.count("| not checked |") == 2 and "| registered |" not in markdown
+
+
+def test_a_pending_registration_leaves_the_native_apps_configured_and_fails_at_the_end(runner):
+    """Partner Center registration is a person's portal step: until it is done, the rollout still configures
+    every native app, then prints one summary and fails the tenants still waiting (CI notices)."""
+    tenants = [runner.emulator.tenant("public"), runner.emulator.tenant("china")]
+    run = runner.run(PLAYBOOKS / "rollout.yml", *secrets(runner), inventory=runner.inventory(tenants))
+    assert run.rc != 0
+    hosts = {host_name(t) for t in tenants}
+    assert {h for h, c in run.recap().items() if c["failed"]} == hosts
+    failed = [t for t in run.tasks if t.failed]
+    assert {t.host for t in failed} == hosts and all(t.action == "ansible.builtin.fail" for t in failed), failed
+    for tenant in tenants:
+        graph = runner.emulator.graph(tenant)
+        native = graph.get("/applications(uniqueName='partner-center-native')").json()
+        sp = graph.get(f"/servicePrincipals(appId='{native['appId']}')").json()
+        grants = graph.get("/oauth2PermissionGrants", params={"$filter": f"clientId eq '{sp['id']}'"}).json()["value"]
+        assert len(grants) == 2, grants  # Microsoft Graph and Partner Center, consented for all users
+        web = graph.get("/applications(uniqueName='partner-center-web')").json()
+        [summary] = [t for t in run.tasks if t.task.startswith("Summarise the web apps waiting")]
+        [line] = [m for m in summary.result["msg"] if web["appId"] in m]
+        assert line.startswith(f"- {host_name(tenant)} ({tenant['cloud']}, tenant {tenant['tenant_id']})"), line
+        assert "Account settings > App management" in line and "partner" in line.lower(), line
+    assert not [t for t in run.tasks if t.action.endswith("pc_register_webapp") and t.failed]
+
+    runner.emulator.control("PUT", "/partner-center/settings", json={"auto_register_after": 0})
+    done = runner.run(PLAYBOOKS / "rollout.yml", *secrets(runner), inventory=runner.inventory(tenants))
+    assert done.rc == 0, done.stdout[-3000:]
+    assert not [t for t in done.tasks if t.task.startswith("Summarise the web apps waiting") and t.status != "skipped"]
+
+
+def test_the_audit_report_changes_only_with_its_content(runner):
+    """A second audit that finds the same writes nothing (changed=0 on the report tasks, same bytes, same
+    date); a change in a tenant rewrites it, and --diff shows the change, not the whole report."""
+    runner.emulator.control("PUT", "/partner-center/settings", json={"auto_register_after": 0})
+    tenant = runner.emulator.tenant("public")
+    inventory = runner.inventory([tenant])
+    assert runner.run(PLAYBOOKS / "rollout.yml", *secrets(runner), inventory=inventory).rc == 0
+    folder = runner.workdir / "audit"
+    first = runner.run(PLAYBOOKS / "audit.yml", "--check", "--diff", "-e", f"audit_report_dir={folder}", *secrets(runner),
+                       inventory=inventory)
+    assert first.rc == 0 and set(report_tasks(first).values()) == {True}, report_tasks(first)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert set(before) == {"report.md", "report.html", "report.json"}
+    second = runner.run(PLAYBOOKS / "audit.yml", "--check", "--diff", "-e", f"audit_report_dir={folder}", *secrets(runner),
+                        inventory=inventory)
+    assert second.rc == 0 and report_tasks(second) == {"report.md": False, "report.html": False, "report.json": False}
+    assert second.recap()[host_name(tenant)]["changed"] == 0
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+    graph = runner.emulator.graph(tenant)
+    web = graph.get("/applications(uniqueName='partner-center-web')").json()
+    assert graph.patch(f"/applications/{web['id']}", json={"requiredResourceAccess": []}).status_code == 204
+    third = runner.run(PLAYBOOKS / "audit.yml", "--check", "--diff", "-e", f"audit_report_dir={folder}", *secrets(runner),
+                       inventory=inventory)
+    assert third.rc == 0 and set(report_tasks(third).values()) == {True}
+    assert "+| " in third.stdout and "permission missing: Microsoft Graph: Directory.Read.All (application)" in third.stdout
+    assert '"tenants"' not in third.stdout and "<html" not in third.stdout  # the JSON and the HTML are not diffed
+    unchanged_rows = [line for line in before["report.md"].decode().splitlines() if "native app" in line]
+    assert unchanged_rows and not [line for line in third.stdout.splitlines() if line.startswith(("+", "-"))
+                                   and "native app" in line]
