@@ -4,7 +4,8 @@ Starts an emulator with partner tenants in the global, US Government (L4, DoD L5
 (an emulated operator registers each web app in the Partner Center portal a few seconds after it
 first asks, so the rollout shows the wait), writes an inventory for it, runs playbooks/rollout.yml,
 runs it again to show that nothing changes, runs playbooks/audit.yml in check mode, prints where the
-audit report is, and stops the emulator. Everything it writes goes under build/demo/.
+audit report is, and stops the emulator. Everything it writes goes under build/demo/: the inventory is
+there, and the playbooks write beside their inventory by default.
 """
 from __future__ import annotations
 
@@ -63,20 +64,21 @@ def main() -> int:
         for tenant in in_key_vault:
             print(f"  {host_name(tenant)}: web app secret in Azure Key Vault {tenant['key_vault_url']} "
                   f"(secret {KEY_VAULT_SECRET}, a vault of {tenant['cloud']})")
-        common = ["-e", f"web_app_secret_dest={DEMO_DIR}/secrets/{{{{ inventory_hostname }}}}-web-app.json"]
+        # No output paths given: the playbooks write beside the inventory (build/demo), their documented default.
         banner("Rollout: both flows in every tenant; the operator registers the web apps in the portal meanwhile")
-        if playbook("rollout.yml", inventory, *common, "-e", "web_app_registration_wait_timeout=120") != 0:
+        if playbook("rollout.yml", inventory, "-e", "web_app_registration_wait_timeout=120") != 0:
             return 1
         banner("The same rollout again: nothing to change (changed=0)")
-        if playbook("rollout.yml", inventory, *common) != 0:
+        if playbook("rollout.yml", inventory) != 0:
             return 1
         banner("Audit, read-only (--check --diff)")
-        if playbook("audit.yml", inventory, *common, "--check", "--diff", "-e", f"audit_report_dir={DEMO_DIR}/audit") != 0:
+        if playbook("audit.yml", inventory, "--check", "--diff") != 0:
             return 1
     banner("Done")
-    print(f"  Audit report: {(DEMO_DIR / 'audit' / 'report.md').relative_to(REPO_ROOT)} "
-          f"(and report.json); secrets: {(DEMO_DIR / 'secrets').relative_to(REPO_ROOT)}/ (mode 0600), and the "
-          f"{KEY_VAULT_CLOUD} tenants' in their Azure Key Vault (emulated; gone with the emulator)")
+    report = (DEMO_DIR / "partner-center-audit").relative_to(REPO_ROOT)
+    print(f"  Audit report: {report}/report.html (open it in a browser; also report.md and report.json)")
+    print(f"  Secrets: {(DEMO_DIR / 'secrets').relative_to(REPO_ROOT)}/ (mode 0600), and the {KEY_VAULT_CLOUD} "
+          f"tenants' in their Azure Key Vault (emulated; gone with the emulator)")
     print(f"  The emulator has stopped. Demo time: {time.monotonic() - started:.0f} s")
     return 0
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: output_dir
-author: partnercenter.national_cloud contributors
+author: Partner Center National Cloud contributors (@partnercenter)
 version_added: 0.1.0
 short_description: Where the shipped playbooks and roles write their local files
 description:

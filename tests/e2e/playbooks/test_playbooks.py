@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 from tests.e2e.conftest import REPO_ROOT, Runner
@@ -65,6 +66,12 @@ def test_audit_reports_planted_drift_for_exactly_the_tenants_that_have_it(runner
         when = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=end)).isoformat()
         runner.emulator.control("PATCH", f"/tenants/{tenant['tenant_id']}/password-credentials/"
                                          f"{app['passwordCredentials'][0]['keyId']}", json={"endDateTime": when})
+    # china, too: a secret someone named with markup; the HTML report shows it as text, never as markup.
+    graph = runner.emulator.graph(china)
+    web = graph.get("/applications(uniqueName='partner-center-web')").json()
+    markup = "<img src=x onerror=alert(1)>"
+    added = graph.post(f"/applications/{web['id']}/addPassword", json={"passwordCredential": {"displayName": markup}})
+    assert added.status_code == 200, added.text
     run = audit(runner)
     assert run.rc == 0, run.stdout[-3000:]
     assert run.graph_writes() == []
@@ -80,6 +87,73 @@ def test_audit_reports_planted_drift_for_exactly_the_tenants_that_have_it(runner
     assert any("expired" in p for p in findings[(host_name(dod), "web app")])
     markdown = (runner.workdir / "audit" / "report.md").read_text(encoding="utf-8")
     assert "permission missing" in markdown and "expired" in markdown
+    page = HtmlReport.parse((runner.workdir / "audit" / "report.html").read_text(encoding="utf-8"))
+    assert page.external == []  # one self-contained file, readable offline
+    assert sorted(page.sections) == sorted(host_name(t) for t in runner.emulator.info["tenants"])
+    assert sorted(page.finding_rows) == sorted(flagged), page.finding_rows
+    assert any("permission missing: Microsoft Graph: Directory.Read.All (application)" in item
+               for item in page.findings[(host_name(public), "web app")])
+    assert [item for item in page.findings[(host_name(china), "web app")] if markup in item]
+    assert markup not in (runner.workdir / "audit" / "report.html").read_text(encoding="utf-8")
+
+
+class HtmlReport(HTMLParser):
+    """What a reader of report.html sees: a section per tenant, table rows marked as findings with their
+    list items, and anything that would reach outside the file."""
+
+    EMBEDS = ("link", "script", "iframe", "object", "embed", "img", "base")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: list[str] = []
+        self.finding_rows: list[tuple[str, str]] = []
+        self.findings: dict[tuple[str, str], list[str]] = {}
+        self.external: list[str] = []
+        self._text: list[str] = []
+        self._in_style = False
+        self._cells: list[str] = []
+        self._items: list[str] = []
+        self._row_is_finding = False
+
+    @classmethod
+    def parse(cls, text: str) -> "HtmlReport":
+        """The parsed page."""
+        page = cls()
+        page.feed(text)
+        page.close()
+        return page
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        self.external += [f"<{tag} {name}={values[name]}>" for name in ("src", "href", "srcset", "action", "data")
+                          if values.get(name) and not (name == "href" and str(values[name]).startswith("#"))]
+        self.external += [f"<{tag}>"] if tag in self.EMBEDS else []
+        self._in_style = tag == "style"
+        if tag in ("h2", "td", "li"):
+            self._text = []
+        if tag == "tr":
+            self._cells, self._items = [], []
+            self._row_is_finding = "finding" in (values.get("class") or "").split()
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style and ("url(" in data or "@import" in data):
+            self.external.append("style: " + data.strip()[:80])
+        self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        text = "".join(self._text).strip()
+        self._in_style = False
+        if tag == "h2":
+            self.sections.append(text.split()[0])
+        elif tag == "li":
+            self._items.append(text)
+        elif tag == "td":
+            self._cells.append(text)
+        elif tag == "tr" and self._cells:
+            key = (self.sections[-1], self._cells[0])
+            self.findings[key] = self._items
+            if self._row_is_finding:
+                self.finding_rows.append(key)
 
 
 def test_register_web_app_over_two_tenants_keeps_one_secret_file_each(runner):
