@@ -143,3 +143,32 @@ def test_argument_specs_reject_bad_variables(runner, role, variables, message):
     failure = next(t for t in run.tasks if t.failed)
     assert "Validating arguments" in failure.task and message in failure.msg
     assert run.requests == []
+
+
+def test_web_app_role_adds_partner_centers_delegated_permission_for_app_user_use(runner):
+    """web_app_partner_center_delegated: the web app also gets Partner Center's user_impersonation, consented,
+    as Microsoft requires for App+User use in US Government; the audit expects it; a rerun writes nothing."""
+    tenant = runner.emulator.tenant("usgov")
+    runner.emulator.control("PUT", "/partner-center/settings", json={"auto_register_after": 0})
+    variables = {"web_app_partner_center_delegated": True}
+    first = runner.run(role_play(runner, tenant, "web_app", **variables))
+    assert first.rc == 0, first.stdout[-3000:]
+    app = app_by_unique_name(runner, tenant, "partner-center-web")
+    graph = runner.emulator.graph(tenant)
+    pc_sp = graph.get(f"/servicePrincipals(appId='{PARTNER_CENTER_APP_ID}')").json()
+    [pc_access] = [r for r in app["requiredResourceAccess"] if r["resourceAppId"] == PARTNER_CENTER_APP_ID]
+    scopes = {s["id"]: s["value"] for s in pc_sp["oauth2PermissionScopes"]}
+    assert [(scopes[a["id"]], a["type"]) for a in pc_access["resourceAccess"]] == [("user_impersonation", "Scope")]
+    sp = graph.get(f"/servicePrincipals(appId='{app['appId']}')").json()
+    grants = graph.get("/oauth2PermissionGrants", params={"$filter": f"clientId eq '{sp['id']}'"}).json()["value"]
+    assert [(g["resourceId"], g["consentType"], g["scope"].split()) for g in grants] == [
+        (pc_sp["id"], "AllPrincipals", ["user_impersonation"])]
+
+    again = runner.run(role_play(runner, tenant, "web_app", **variables))
+    assert again.rc == 0 and again.graph_writes() == []
+    audited = runner.run(runner.play([{"name": "Audit", "ansible.builtin.include_role": {
+        "name": "partnercenter.national_cloud.web_app", "tasks_from": "audit"}, "vars": variables}], runner.auth(tenant)))
+    assert audited.rc == 0, audited.stdout[-3000:]
+    [info] = [t for t in audited.tasks if t.action.endswith("pc_aad_app_info")]
+    [described] = info.result["applications"]
+    assert described["problems"] == [] and described["drift"] == {"missing": [], "extra": []}
