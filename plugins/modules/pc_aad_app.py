@@ -165,6 +165,8 @@ EXAMPLES = r"""
     group/partnercenter.national_cloud.all:
       cloud: "{{ cloud }}"
       tenant_id: "{{ tenant_id }}"
+      client_id: "{{ automation_client_id }}"
+      client_secret: "{{ automation_client_secret }}"
   partnercenter.national_cloud.pc_aad_app:
     unique_name: partner-center-native
     display_name: Partner Center native app
