@@ -74,8 +74,8 @@ def manifest_version(collections: Path) -> str:
     return str(json.loads(manifest.read_text(encoding="utf-8"))["collection_info"]["version"])
 
 
-def test_the_shipped_playbooks_run_by_name_from_the_install_and_write_only_beside_the_inventory(installed, emulator,
-                                                                                                   tmp_path):
+def test_the_shipped_playbooks_run_by_name_from_the_install_and_write_only_beside_the_inventory(
+        installed, emulator, tmp_path):
     """What a new user does: install the tarball, keep an inventory in a folder of their own, and run the
     shipped playbooks by name, twice, from yet another folder. Outputs land beside the inventory (the
     documented output folder), nothing under the installed collection; pointing outputs into the
