@@ -46,55 +46,12 @@ _raw:
   elements: path
 """
 
-import os
 import typing as t
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-MANIFEST = "MANIFEST.json"
-
-
-def output_folder(variables: t.Mapping[str, t.Any]) -> str:
-    """pc_output_dir, else the host's inventory folder, else the current directory (absolute)."""
-    chosen = variables.get("pc_output_dir")
-    if chosen:
-        return os.path.abspath(os.path.expanduser(str(chosen)))
-    # inventory_dir is None (which reaches lookups as "None") for a host list given inline (-i 'a,b'), and
-    # undefined for the implicit localhost: those have no inventory folder.
-    inventory_dir = variables.get("inventory_dir")
-    if inventory_dir not in (None, "", "None") and os.path.isabs(str(inventory_dir)) and os.path.isdir(str(inventory_dir)):
-        return str(inventory_dir)
-    return os.getcwd()
-
-
-def installed_collection(path: str) -> str | None:
-    """The installed collection folder that holds ``path`` (or is it), if any.
-
-    An installed collection is ``.../ansible_collections/<namespace>/<name>`` with a MANIFEST.json, which
-    ``ansible-galaxy collection install`` writes and a source checkout does not have.
-    """
-    parts = os.path.realpath(path).split(os.sep)
-    for index in range(len(parts) - 3, -1, -1):
-        if parts[index] == "ansible_collections":
-            root = os.sep.join(parts[:index + 3])
-            if os.path.isfile(os.path.join(root, MANIFEST)):
-                return root
-    return None
-
-
-def resolve_output(term: str, variables: t.Mapping[str, t.Any]) -> str:
-    """The absolute path of one output; refused inside an installed collection."""
-    if not term or not str(term).strip():
-        raise AnsibleLookupError("output_dir needs a path (relative to the output folder, or absolute); it got an empty one.")
-    path = os.path.normpath(os.path.join(output_folder(variables), os.path.expanduser(str(term))))
-    collection = installed_collection(path)
-    if collection is not None:
-        raise AnsibleLookupError(
-            "%s is inside the installed collection %s, which installing or upgrading it wipes. Write outputs "
-            "elsewhere: set pc_output_dir (for example -e pc_output_dir=$PWD), use an inventory file in your own "
-            "folder (its folder is used), or run ansible-playbook from your own folder." % (path, collection))
-    return path
+from ansible_collections.partnercenter.national_cloud.plugins.plugin_utils._output_dir import OutputPathError, resolve_output
 
 
 class LookupModule(LookupBase):
@@ -102,4 +59,7 @@ class LookupModule(LookupBase):
 
     def run(self, terms: list[t.Any], variables: dict[str, t.Any] | None = None, **kwargs: t.Any) -> list[str]:
         self.set_options(var_options=variables, direct=kwargs)
-        return [resolve_output(term, variables or {}) for term in terms]
+        try:
+            return [resolve_output(term, variables or {}) for term in terms]
+        except OutputPathError as exc:
+            raise AnsibleLookupError(str(exc)) from None

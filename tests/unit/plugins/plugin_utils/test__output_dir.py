@@ -1,14 +1,15 @@
-"""The output folder of the shipped playbooks and roles, and the refusal to write into an installed collection."""
+"""The output folder of the shipped playbooks and roles, and the refusal to write into an installed collection.
+
+The lookup plugin that wraps these is run by the end-to-end and release tests (importing it here would load
+ansible-core's controller into the process that also runs the modules' unit tests)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from ansible.errors import AnsibleLookupError
 
-from ansible_collections.partnercenter.national_cloud.plugins.lookup.output_dir import (
-    LookupModule,
+from ansible_collections.partnercenter.national_cloud.plugins.plugin_utils._output_dir import (
+    OutputPathError,
     installed_collection,
     resolve_output,
 )
@@ -54,7 +55,7 @@ def test_an_absolute_path_is_kept_and_paths_are_normalised(cwd, tmp_path):
 
 @pytest.mark.parametrize("term", ["", "   "])
 def test_an_empty_path_is_an_error(cwd, term):
-    with pytest.raises(AnsibleLookupError, match="needs a path"):
+    with pytest.raises(OutputPathError, match="needs a path"):
         resolve_output(term, {})
 
 
@@ -63,7 +64,7 @@ def test_nothing_inside_an_installed_collection(cwd, tmp_path):
     for variables, term in (({"pc_output_dir": str(collection / "playbooks")}, "secrets/a.json"),
                             ({}, str(collection / "partner-center-audit")),
                             ({"inventory_dir": str(collection / "playbooks")}, "secrets/a.json")):
-        with pytest.raises(AnsibleLookupError) as raised:
+        with pytest.raises(OutputPathError) as raised:
             resolve_output(term, variables)
         message = str(raised.value)
         assert "inside the installed collection %s" % collection in message and "pc_output_dir" in message
@@ -73,7 +74,7 @@ def test_another_installed_collection_is_refused_too_and_a_symlink_does_not_hide
     other = installed(tmp_path / "collections", "community", "general")
     link = tmp_path / "innocent"
     link.symlink_to(other / "playbooks")
-    with pytest.raises(AnsibleLookupError, match="community/general"):
+    with pytest.raises(OutputPathError, match="community/general"):
         resolve_output("x.json", {"pc_output_dir": str(link)})
 
 
@@ -83,11 +84,3 @@ def test_a_source_checkout_is_not_an_installed_collection(tmp_path):
     (checkout / "galaxy.yml").write_text("namespace: partnercenter\n", encoding="utf-8")
     assert installed_collection(str(checkout / "playbooks" / "secrets")) is None
     assert installed_collection(str(tmp_path)) is None
-
-
-def test_the_lookup_returns_one_path_per_term(cwd, tmp_path):
-    inventory = tmp_path / "inventory"
-    inventory.mkdir()
-    lookup = LookupModule()
-    assert lookup.run(["a", "b/c"], variables={"inventory_dir": str(inventory)}) == [
-        os.path.join(str(inventory), "a"), os.path.join(str(inventory), "b", "c")]
