@@ -13,7 +13,7 @@ import typing as t
 
 from ._applications import TARGET_APPLICATION_SPEC, find_target_application
 from ._errors import AuthenticationError, ConfigurationError, ServiceError
-from ._graph import parse_datetime
+from ._timestamps import parse_datetime
 from ._module import PartnerCenterModule
 from ._permissions import (
     ROLE,

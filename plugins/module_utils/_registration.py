@@ -25,7 +25,8 @@ from ._applications import APPLICATION_SELECT, ensure_service_principal, find_ta
 from ._auth import Credentials, TokenProvider
 from ._clouds import Cloud
 from ._errors import AuthenticationError, ConfigurationError, ServiceError
-from ._graph import BatchItem, body_or_none, key_segment, parse_datetime
+from ._graph import BatchItem, body_or_none, key_segment
+from ._timestamps import parse_datetime
 from ._ids import AAD_GRAPH_APP_ID, GRAPH_APP_ID, PARTNER_CENTER_APP_ID
 from ._module import PartnerCenterModule, parse_token_cache
 from ._partner_center import PartnerCenterClient

@@ -17,7 +17,6 @@ Both are shared by runners on many machines, so runs do not take turns through a
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import os
 import re
@@ -27,7 +26,7 @@ import uuid
 
 from ._clouds import check_key_vault_url
 from ._errors import ConfigurationError, PartnerCenterCollectionError
-from ._graph import parse_datetime
+from ._timestamps import format_datetime, parse_datetime
 from ._hashi_vault import CasMismatch, VaultClient
 from ._http import HttpClient
 from ._key_vault import KeyVaultClient, version_of
@@ -75,10 +74,6 @@ PROOF_SECONDS = 3600.0
 # Key Vault: 15 tags of 256 characters at most (https://learn.microsoft.com/azure/key-vault/general/about-keys-secrets-certificates).
 MAX_PREVIOUS_IN_TAGS = 6
 _KEY_VAULT_NAME = re.compile(r"[0-9A-Za-z-]{1,120}")
-
-
-def _iso(seconds: float) -> str:
-    return datetime.datetime.fromtimestamp(int(seconds), datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_claim_id() -> str:
@@ -359,7 +354,7 @@ def open_store(module: t.Any, store: t.Mapping[str, t.Any], *, lock_timeout: flo
 
 def new_addition(display_name: str, start: float, end: float) -> PendingAddition:
     """This run's addition, with a fresh claim id."""
-    return PendingAddition(display_name, _iso(start), _iso(end), new_claim_id())
+    return PendingAddition(display_name, format_datetime(start), format_datetime(end), new_claim_id())
 
 
 def open_webapp_store(module: t.Any) -> SecretStore | None:

@@ -24,7 +24,7 @@ import re
 import typing as t
 
 from ._errors import ConfigurationError, PartnerCenterCollectionError
-from ._graph import parse_datetime
+from ._timestamps import parse_datetime
 from ._private_files import (
     MAX_SECRET_FILE_BYTES,
     ensure_private_folder,

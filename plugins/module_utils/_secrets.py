@@ -33,7 +33,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
 import math
 import re
 import time
@@ -48,10 +47,10 @@ from ._errors import (
     ServiceError,
     TransportError,
 )
-from ._graph import parse_datetime
 from ._ids import is_guid, require_guid
 from ._remote_stores import check_store_option, new_addition, open_store, with_vault_environment
 from ._secret_stores import DEFAULT_LOCK_TIMEOUT, FileStore, PendingAddition, SecretRecord, SecretStore, Snapshot, StoreConflict
+from ._timestamps import format_datetime, parse_datetime
 
 DAY = 86400.0
 DEFAULT_EXPIRES_IN = "1y"
@@ -94,11 +93,6 @@ class AppManagementPolicyError(PartnerCenterCollectionError):
 # -------------------------------------------------------------------------------------------------
 # Dates, durations and lifetimes
 # -------------------------------------------------------------------------------------------------
-
-
-def format_datetime(seconds: float) -> str:
-    """Graph's date-time format, to the second: ``2026-01-01T00:00:00Z``."""
-    return datetime.datetime.fromtimestamp(int(seconds), datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_duration(value: t.Any) -> float | None:

@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _registration
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._clouds import CLOUDS
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._errors import ConfigurationError
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils._graph import parse_datetime
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._timestamps import parse_datetime
 
 APP = {"displayName": "Partner web", "appId": "5b2e1d0c-3f5a-4c1e-9a4e-0d9f2c6a7b11"}
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -96,12 +96,6 @@ NOW = parse_datetime("2026-06-01T00:00:00Z")
 ])
 def test_validity_window(start, end, valid):
     assert _registration._valid_now({"startDateTime": start, "endDateTime": end}, NOW) is valid
-
-
-@pytest.mark.parametrize("value, expected", [("2021-09-09T19:50:29Z", 1631217029.0), ("2021-09-09T19:50:29.3086381Z", 1631217029.308638),
-                                             ("2021-09-09T19:50:29+00:00", 1631217029.0), ("", None), (None, None), ("soon", None)])
-def test_parse_datetime(value, expected):
-    assert parse_datetime(value) == expected
 
 
 class Unreachable:
