@@ -7,13 +7,12 @@ Center registration of a web app."""
 
 from __future__ import annotations
 
-import math
 import time
 import typing as t
 
 from ._applications import TARGET_APPLICATION_SPEC, find_target_application
 from ._errors import AuthenticationError, ConfigurationError, ServiceError
-from ._timestamps import parse_datetime
+from ._expiry import expiry_status
 from ._module import PartnerCenterModule
 from ._permissions import (
     ROLE,
@@ -31,21 +30,11 @@ from ._remote_stores import open_webapp_store
 
 APP_SELECT = ("id", "appId", "displayName", "uniqueName", "signInAudience", "createdDateTime", "requiredResourceAccess",
               "passwordCredentials", "keyCredentials")
-DAY = 86400.0
 
 
 def credential_status(credential: t.Mapping[str, t.Any], now: float, expiry_days: int) -> dict[str, t.Any]:
     """A secret or certificate without its value: dates, whole days to expiry and a status."""
-    start, end = parse_datetime(credential.get("startDateTime")), parse_datetime(credential.get("endDateTime"))
-    days = None if end is None else math.floor((end - now) / DAY)
-    if end is not None and end <= now:
-        status = "expired"
-    elif start is not None and start > now + 300:
-        status = "not_yet_valid"
-    elif days is not None and days < expiry_days:
-        status = "expiring"
-    else:
-        status = "valid"
+    days, status = expiry_status(credential, now, expiry_days)
     return {"key_id": credential.get("keyId"), "display_name": credential.get("displayName"),
             "hint": credential.get("hint"), "start_date_time": credential.get("startDateTime"),
             "end_date_time": credential.get("endDateTime"), "days_to_expiry": days, "status": status}

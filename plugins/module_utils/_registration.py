@@ -25,6 +25,7 @@ from ._applications import APPLICATION_SELECT, ensure_service_principal, find_ta
 from ._auth import Credentials, TokenProvider
 from ._clouds import Cloud
 from ._errors import AuthenticationError, ConfigurationError, ServiceError
+from ._expiry import valid_now
 from ._graph import BatchItem, body_or_none, key_segment
 from ._timestamps import parse_datetime
 from ._ids import AAD_GRAPH_APP_ID, GRAPH_APP_ID, PARTNER_CENTER_APP_ID
@@ -96,11 +97,6 @@ def webapp_credentials(params: t.Mapping[str, t.Any], tenant_id: str, app_id: st
         auth_method="client_certificate" if params.get("webapp_certificate_path") else "client_secret",
     )
     return credentials, key_id, missing
-
-
-def _valid_now(credential: t.Mapping[str, t.Any], now: float) -> bool:
-    start, end = parse_datetime(credential.get("startDateTime")), parse_datetime(credential.get("endDateTime"))
-    return (start is None or start <= now + 300) and (end is None or end > now)
 
 
 class RegistrationCheck:
@@ -195,7 +191,7 @@ class RegistrationCheck:
     def _credential(self, app: t.Mapping[str, t.Any], key_id: str | None, secret: str | None) -> Prerequisite:
         now = self.now()
         if self.params.get("webapp_certificate_path"):
-            valid = [c for c in app.get("keyCredentials") or [] if _valid_now(c, now)]
+            valid = [c for c in app.get("keyCredentials") or [] if valid_now(c, now)]
             if valid:
                 return Prerequisite("credential", True, "%d valid certificate(s)" % len(valid))
             return Prerequisite("credential", False, "the application has no valid certificate")
@@ -205,7 +201,7 @@ class RegistrationCheck:
             if not secrets:
                 return Prerequisite("credential", False, "the secret %s of webapp_secret_file no longer exists on the "
                                     "application: create a new one with pc_app_secret" % key_id)
-        valid = [c for c in secrets if _valid_now(c, now)]
+        valid = [c for c in secrets if valid_now(c, now)]
         if not valid:
             return Prerequisite("credential", False, "the application has no valid client secret (expired or none): "
                                 "create one with pc_app_secret")

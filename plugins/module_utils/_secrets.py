@@ -47,12 +47,12 @@ from ._errors import (
     ServiceError,
     TransportError,
 )
+from ._expiry import DAY, credential_end, credential_start, days_to_expiry, is_expired, whole_days
 from ._ids import is_guid, require_guid
 from ._remote_stores import check_store_option, new_addition, open_store, with_vault_environment
 from ._secret_stores import DEFAULT_LOCK_TIMEOUT, FileStore, PendingAddition, SecretRecord, SecretStore, Snapshot, StoreConflict
 from ._timestamps import format_datetime, parse_datetime
 
-DAY = 86400.0
 DEFAULT_EXPIRES_IN = "1y"
 # The portal's choices: 365 days ("12 months") and 730 days ("24 months").
 DAYS_PER_YEAR = 365
@@ -196,21 +196,6 @@ def parse_lifetime(expires_in: t.Any, end_date_time: t.Any, now: float) -> Lifet
 # -------------------------------------------------------------------------------------------------
 
 
-def credential_start(credential: t.Mapping[str, t.Any]) -> float:
-    value = parse_datetime(credential.get("startDateTime"))
-    return value if value is not None else 0.0
-
-
-def credential_end(credential: t.Mapping[str, t.Any]) -> float:
-    value = parse_datetime(credential.get("endDateTime"))
-    return value if value is not None else 0.0
-
-
-def is_expired(credential: t.Mapping[str, t.Any], now: float) -> bool:
-    """A secret is expired from its end date on (sign-in fails with AADSTS7000222)."""
-    return credential_end(credential) <= now
-
-
 def managed_secrets(app: t.Mapping[str, t.Any], display_name: str | None) -> list[dict[str, t.Any]]:
     """The app's password credentials named exactly ``display_name``, oldest first."""
     found = [dict(c) for c in app.get("passwordCredentials") or [] if display_name is not None and c.get("displayName") == display_name]
@@ -234,11 +219,6 @@ def needs_renewal(credential: t.Mapping[str, t.Any], now: float, renew_before_da
     if end > now + renew_before_days * DAY:
         return False
     return not (requested_end is not None and end >= requested_end)
-
-
-def days_to_expiry(credential: t.Mapping[str, t.Any], now: float) -> int:
-    """Whole days until the end date (negative once expired)."""
-    return int(math.floor((credential_end(credential) - now) / DAY))
 
 
 def secret_view(credential: t.Mapping[str, t.Any] | None, now: float) -> dict[str, t.Any]:
@@ -977,7 +957,7 @@ def _report_check_mode(module: t.Any, plan: Plan, store: SecretStore | None, man
             "hint": None,
             "start_date_time": format_datetime(start),
             "end_date_time": format_datetime(end),
-            "days_to_expiry": int(math.floor((end - now) / DAY)),
+            "days_to_expiry": whole_days(end - now),
         }
     after = [secret_view(c, now) for c in managed if c.get("keyId") not in removing] + ([planned] if planned else [])
     module.set_diff({"secrets": [secret_view(c, now) for c in managed]}, {"secrets": after})

@@ -12,7 +12,6 @@ import pytest
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _registration
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._clouds import CLOUDS
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._errors import ConfigurationError
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils._timestamps import parse_datetime
 
 APP = {"displayName": "Partner web", "appId": "5b2e1d0c-3f5a-4c1e-9a4e-0d9f2c6a7b11"}
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -81,21 +80,6 @@ def test_secret_files_that_are_not_regular_files_are_refused_at_once(tmp_path, s
 def test_certificate_credentials():
     credentials, dummy, dummy2 = _registration.webapp_credentials(secret_params(webapp_certificate_path="/x.pem"), TENANT, APP["appId"])
     assert credentials.auth_method == "client_certificate" and credentials.client_certificate_path == "/x.pem"
-
-
-NOW = parse_datetime("2026-06-01T00:00:00Z")
-
-
-@pytest.mark.parametrize("start, end, valid", [
-    ("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", True),
-    ("2026-01-01T00:00:00Z", "2026-05-31T23:59:59Z", False),     # expired
-    ("2026-06-01T00:04:00Z", "2027-01-01T00:00:00Z", True),      # starts within the 5-minute clock skew
-    ("2026-06-02T00:00:00Z", "2027-01-01T00:00:00Z", False),     # not yet valid
-    (None, None, True),
-    ("2026-01-01T00:00:00.1234567Z", "2027-01-01T00:00:00.1234567Z", True),  # Graph's 7 fraction digits
-])
-def test_validity_window(start, end, valid):
-    assert _registration._valid_now({"startDateTime": start, "endDateTime": end}, NOW) is valid
 
 
 class Unreachable:

@@ -186,15 +186,6 @@ def test_renewal_with_an_explicit_end_date_never_repeats():
     assert sec.needs_renewal(credential, NOW, 30, requested_end=NOW + 11 * DAY) is True
 
 
-def test_expiry_boundary_and_days_to_expiry():
-    assert sec.is_expired({"endDateTime": iso(NOW)}, NOW) is True
-    assert sec.is_expired({"endDateTime": iso(NOW + 1)}, NOW) is False
-    assert sec.is_expired({}, NOW) is True  # no end date: treated as expired
-    assert sec.days_to_expiry({"endDateTime": iso(NOW + 30 * DAY - 1)}, NOW) == 29
-    assert sec.days_to_expiry({"endDateTime": iso(NOW + 30 * DAY)}, NOW) == 30
-    assert sec.days_to_expiry({"endDateTime": iso(NOW - 1)}, NOW) == -1
-
-
 def test_secret_view_has_no_value():
     view = sec.secret_view(dict(cred("k"), secretText="VALUE"), NOW)
     assert view == {
