@@ -22,7 +22,8 @@ import typing as t
 from dataclasses import asdict, dataclass
 
 from ._applications import APPLICATION_SELECT, ensure_service_principal, find_target_application
-from ._auth import Credentials, TokenProvider
+from ._auth import TokenProvider
+from ._credentials import Credentials
 from ._clouds import Cloud
 from ._errors import AuthenticationError, ConfigurationError, ServiceError
 from ._expiry import valid_now
