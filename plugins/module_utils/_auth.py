@@ -59,6 +59,12 @@ def decode_jwt_claims(token: str) -> dict[str, t.Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
+def token_tenant(token: str) -> str | None:
+    """The ``tid`` claim of an access token: the GUID of the tenant it was issued in (not verified), or None."""
+    tid = (decode_jwt_claims(token) or {}).get("tid")
+    return str(tid) if tid else None
+
+
 def accepted_audiences(cloud: Cloud, resource: str) -> set[str]:
     """``aud`` values that a token for ``resource`` may carry."""
     accepted = {resource, resource + "/"}

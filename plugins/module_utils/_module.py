@@ -12,12 +12,13 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 from ansible.module_utils.errors import NoLogError
 from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 
-from ._auth import HAS_MSAL, MSAL_IMPORT_ERROR, TokenProvider
+from ._auth import HAS_MSAL, MSAL_IMPORT_ERROR, TokenProvider, token_tenant
 from ._clouds import Cloud, check_endpoint_override, resolve_cloud
 from ._credentials import AUTH_METHODS, ENV_VARS, Credentials
 from ._errors import ConfigurationError, PartnerCenterCollectionError
 from ._graph import GraphClient
 from ._http import DEFAULT_CONNECT_RETRY_TIMEOUT, HAS_REQUESTS, REQUESTS_IMPORT_ERROR, HttpClient
+from ._partner_center import PartnerCenterClient
 from ._token_cache import default_cache_dir
 
 
@@ -142,6 +143,19 @@ def _leaves(value: t.Any) -> t.Iterator[str]:
             yield from _leaves(item)
     elif value not in (None, "") and not isinstance(value, bool):
         yield str(value)
+
+
+def token_tenant_id(module: t.Any) -> str | None:
+    """The GUID of the tenant that the module's Graph token was issued in (its ``tid``), or None.
+
+    The token is the one Graph requests use (held once read); a tenant_id given as a domain becomes its
+    GUID this way. Never raises: it only names the tenant in store records and messages.
+    """
+    try:
+        graph = module.graph
+        return token_tenant(graph.token_provider(graph.resource))
+    except Exception:  # noqa: BLE001 - only for a record or a message; never fail because of it
+        return None
 
 
 class _AnsibleModule(AnsibleModule):
@@ -280,6 +294,19 @@ class PartnerCenterModule:
             if provider.method != "access_token" and not HAS_MSAL:
                 self.module.fail_json(msg=missing_required_lib("msal"), exception=MSAL_IMPORT_ERROR)
             self._tokens = provider
+
+    def partner_center_client(self, credentials: Credentials) -> PartnerCenterClient:
+        """A Partner Center client signing in with other credentials (pc_register_webapp: the web app's
+        own), on this task's cloud, endpoints, HTTP session and token cache folder.
+
+        Each call builds a new token provider: msal replays an identical refused token request for 60
+        seconds, so a caller that polls (waiting for replication or a registration) needs a fresh one.
+        """
+        provider = TokenProvider(cloud=self.cloud, credentials=credentials, http=self.http,
+                                 authority_host=self.endpoints["authority_host"],
+                                 cache_dir=parse_token_cache(self.params["token_cache"]))
+        return PartnerCenterClient(self.http, provider, base_url=self.endpoints["partner_center_endpoint"],
+                                   resource=self.cloud.partner_center_resource)
 
     @property
     def graph(self) -> GraphClient:

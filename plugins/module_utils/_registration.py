@@ -22,7 +22,6 @@ import typing as t
 from dataclasses import asdict, dataclass
 
 from ._applications import APPLICATION_SELECT, ensure_service_principal, find_target_application
-from ._auth import TokenProvider
 from ._credentials import Credentials
 from ._clouds import Cloud
 from ._errors import AuthenticationError, ConfigurationError, ServiceError
@@ -30,8 +29,7 @@ from ._expiry import valid_now
 from ._graph import BatchItem, body_or_none, key_segment
 from ._timestamps import parse_datetime
 from ._ids import AAD_GRAPH_APP_ID, GRAPH_APP_ID, PARTNER_CENTER_APP_ID
-from ._module import PartnerCenterModule, parse_token_cache
-from ._partner_center import PartnerCenterClient
+from ._module import PartnerCenterModule
 from ._remote_stores import open_webapp_store
 from ._secret_stores import FileStore, SecretStore
 
@@ -241,12 +239,8 @@ class RegistrationCheck:
         deadline = module.http.clock() + (self.params["consistency_timeout"] if self.fresh else 0)
         wait = 1.0
         while True:
-            # A new provider per attempt: msal replays an identical refused token request for 60 s.
-            provider = TokenProvider(cloud=module.cloud, credentials=credentials, http=module.http,
-                                     authority_host=module.endpoints["authority_host"],
-                                     cache_dir=parse_token_cache(self.params["token_cache"]))
-            client = PartnerCenterClient(module.http, provider, base_url=module.endpoints["partner_center_endpoint"],
-                                         resource=module.cloud.partner_center_resource)
+            # A new client per attempt: msal replays an identical refused token request for 60 s.
+            client = module.partner_center_client(credentials)
             try:
                 client.get("v1/customers", params={"size": 1})
                 return True, None

@@ -40,10 +40,10 @@ import contextlib
 import time
 import typing as t
 
-from ._auth import decode_jwt_claims
 from ._errors import ConfigurationError, PartnerCenterCollectionError, ServiceError
 from ._expiry import DAY, whole_days
 from ._ids import require_guid
+from ._module import token_tenant_id
 from ._passwords import (
     add_password_retrying,
     read_policy,
@@ -162,12 +162,7 @@ def _describe_target(p: t.Mapping[str, t.Any]) -> str:
 
 def _tenant_id(module: t.Any) -> str | None:
     """The tenant's GUID from the Graph token (``tid``), else the tenant_id option."""
-    graph = module.graph
-    with contextlib.suppress(Exception):
-        claims = decode_jwt_claims(graph.token_provider(graph.resource)) or {}
-        if claims.get("tid"):
-            return str(claims["tid"])
-    return module.params.get("tenant_id")
+    return token_tenant_id(module) or module.params.get("tenant_id")
 
 
 def run_pc_app_secret(module: t.Any, now: float | None = None) -> dict[str, t.Any]:
