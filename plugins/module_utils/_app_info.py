@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import typing as t
 
-from ._applications import TARGET_APPLICATION_SPEC, find_target_application
+from ._applications import APPLICATION_KEYS, TARGET_APPLICATION_SPEC, find_target_application
 from ._errors import AuthenticationError, ConfigurationError, ServiceError
 from ._expiry import expiry_status
 from ._module import PartnerCenterModule
@@ -28,8 +28,9 @@ from ._permissions import (
 from ._registration import RegistrationCheck, webapp_credentials
 from ._remote_stores import open_webapp_store
 
-APP_SELECT = ("id", "appId", "displayName", "uniqueName", "signInAudience", "createdDateTime", "requiredResourceAccess",
-              "passwordCredentials", "keyCredentials")
+# What the audit reports of an application: its audience, permissions and credentials.
+APP_SELECT = APPLICATION_KEYS + ("signInAudience", "createdDateTime", "requiredResourceAccess", "passwordCredentials",
+                                 "keyCredentials")
 
 
 def credential_status(credential: t.Mapping[str, t.Any], now: float, expiry_days: int) -> dict[str, t.Any]:

@@ -49,11 +49,12 @@ WORK_OR_SCHOOL_ONLY = frozenset(("AzureADMyOrg", "AzureADMultipleOrgs"))
 # New apps sign in this audience when none is given (Graph default since April 2024).
 DEFAULT_AUDIENCE = "AzureADMyOrg"
 
-APPLICATION_SELECT = (
-    "id",
-    "appId",
-    "displayName",
-    "uniqueName",
+# What designates an application: every $select of one starts with these (lookups compare displayName
+# and uniqueName, messages name appId and id). Each module adds what it reads: pc_aad_app the
+# properties it manages (APPLICATION_SELECT), pc_app_secret its secrets, pc_aad_app_info and
+# pc_register_webapp what they report.
+APPLICATION_KEYS = ("id", "appId", "displayName", "uniqueName")
+APPLICATION_SELECT = APPLICATION_KEYS + (
     "signInAudience",
     "web",
     "publicClient",

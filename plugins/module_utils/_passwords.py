@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import typing as t
 
-from ._applications import find_target_application
+from ._applications import APPLICATION_KEYS, find_target_application
 from ._errors import ConsistencyTimeout, PartnerCenterCollectionError, ServiceError, TransportError
 from ._secret_plan import credential_with_key, describe_days
 from ._secret_policy import POLICY_ERROR_CODES, POLICY_HINT, AppManagementPolicyError
 from ._timestamps import format_datetime
 
-APPLICATION_SELECT = ("id", "appId", "displayName", "uniqueName", "createdDateTime", "passwordCredentials")
+# The application as pc_app_secret reads it: its secrets, and its creation date (a policy restriction
+# may apply only to applications created after a date); not the properties pc_aad_app manages.
+SECRETS_SELECT = APPLICATION_KEYS + ("createdDateTime", "passwordCredentials")
 
 
 def read_application(module: t.Any) -> dict[str, t.Any] | None:
     """The target application with its secrets, or None."""
-    return find_target_application(module, select=APPLICATION_SELECT, display_name_option="app_display_name")
+    return find_target_application(module, select=SECRETS_SELECT, display_name_option="app_display_name")
 
 
 def target_application(module: t.Any, wait: bool) -> dict[str, t.Any] | None:
