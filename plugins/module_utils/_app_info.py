@@ -17,6 +17,7 @@ from ._module import PartnerCenterModule
 from ._permissions import (
     ROLE,
     Resolver,
+    _consented,
     known_api_ids,
     permission_dict,
     read_client,
@@ -80,12 +81,9 @@ class AppAudit:
                                     "consented": None})
                 continue
             permission = resource.permission(permission_id, ptype)
-            if ptype == ROLE:
-                consented = permission.id in consent.roles_of(resource.sp_id) if consent.assignments_known else None
-            else:
-                consented = (permission.value in scope_tokens(consent.scope_of(resource.sp_id))
-                             if consent.grants_known else None)
-            permissions.append(permission_dict(permission, resource, consented))
+            scopes = scope_tokens(consent.scope_of(resource.sp_id)) if consent.grants_known else None
+            roles = set(consent.roles_of(resource.sp_id)) if consent.assignments_known else None
+            permissions.append(permission_dict(permission, resource, _consented(permission, scopes, roles)))
         store = open_webapp_store(self.module) if check_partner_center else None
         record = store.read().record if store is not None else None
         held = {str(record.key_id).lower(): store.description} if record is not None and record.secret and store else {}
