@@ -118,11 +118,18 @@ def add_password(module: t.Any, app: t.Mapping[str, t.Any], display_name: str, s
 
 
 def _ambiguous_hint(display_name: str) -> str:
+    """What to do after addPassword failed in a way that leaves it unknown whether it created a secret.
+
+    add_password_retrying repeats addPassword until retry_timeout runs out (_http itself repeats a
+    throttled POST, 429 or 503, but not one answered with another 5xx or whose connection was lost
+    after it was sent): the hint reaches the user only when no attempt said whether it created a secret.
+    """
     return (
-        "The secret may have been created anyway, with its value lost; retries within retry_timeout did not get an answer. "
-        "Rerun the task: with dest, the store recorded the attempt before it was made, so the rerun removes such a secret "
-        "once a new value is stored; without dest, look for a secret named %r that you do not hold and remove it "
-        "(state=absent with its key_id)." % display_name
+        "The secret may have been created anyway, with its value lost: addPassword is repeated until retry_timeout runs "
+        "out, and no attempt got an answer that says whether it created one. Rerun the task: with dest or store, the store "
+        "recorded the addition before it was asked for, so the rerun removes such a secret once a new value is stored; "
+        "without one, look for a secret named %r that you do not hold and remove it (state=absent with its key_id)."
+        % display_name
     )
 
 
