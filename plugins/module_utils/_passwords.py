@@ -110,7 +110,8 @@ def add_password(module: t.Any, app: t.Mapping[str, t.Any], display_name: str, s
             exc.hint = _ambiguous_hint(display_name)
         raise
     except TransportError as exc:
-        exc.hint = _ambiguous_hint(display_name)
+        if not exc.tls:  # a failed TLS verification sent nothing: its own hint (ca_bundle) stays
+            exc.hint = _ambiguous_hint(display_name)
         raise
     credential = dict(response.body or {})
     credential.pop("@odata.context", None)
