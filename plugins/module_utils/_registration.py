@@ -31,7 +31,7 @@ from ._timestamps import parse_datetime
 from ._ids import AAD_GRAPH_APP_ID, GRAPH_APP_ID, PARTNER_CENTER_APP_ID
 from ._module import PartnerCenterModule
 from ._remote_stores import open_webapp_store
-from ._secret_stores import FileStore, SecretStore
+from ._secret_stores import SecretStore
 
 PORTAL_PATH = "Account settings > App management > Web app > Register existing app"
 # Identity errors that only mean "not replicated yet" right after the app, its service principal,
@@ -59,20 +59,18 @@ def instructions(cloud: Cloud, app: t.Mapping[str, t.Any]) -> str:
     )
 
 
-def webapp_credentials(params: t.Mapping[str, t.Any], tenant_id: str, app_id: str, check_mode: bool = False,
-                       store: SecretStore | None = None) -> tuple[Credentials, str | None, str]:
+def webapp_credentials(params: t.Mapping[str, t.Any], tenant_id: str, app_id: str, check_mode: bool = False, *,
+                       store: SecretStore | None) -> tuple[Credentials, str | None, str]:
     """The web app's own credential from the options, the key id its store names, and why the store
     holds no value (check mode only: a real run fails on it).
 
-    ``store`` is the store of ``webapp_secret_store`` or ``webapp_secret_file`` (see
-    _remote_stores.open_webapp_store); a secret file is read like every secret file: a regular file
-    of at most 1 MiB (not /dev/zero, not a FIFO).
+    ``store`` is what _remote_stores.open_webapp_store opened for ``webapp_secret_store`` or
+    ``webapp_secret_file`` (None without either: the secret is ``webapp_client_secret``); a secret
+    file is read like every secret file: a regular file of at most 1 MiB (not /dev/zero, not a FIFO).
     """
     key_id = None
     missing = ""
     secret = params.get("webapp_client_secret")
-    if store is None and params.get("webapp_secret_file"):
-        store = FileStore(os.path.abspath(params["webapp_secret_file"]), option="webapp_secret_file")
     if store is not None:
         snapshot = store.read()
         record = snapshot.record
