@@ -32,7 +32,7 @@ import os
 import typing as t
 
 from ._errors import ConfigurationError, PartnerCenterCollectionError
-from ._private_files import ensure_private_folder, file_lock, read_private_file, temporary_name, write_private_file
+from ._private_files import create_private_file, ensure_private_folder, file_lock, read_private_file, write_private_file
 from ._version import COLLECTION_NAME
 
 def default_cache_dir() -> str:
@@ -193,15 +193,8 @@ class TokenCacheStore:
             return None
         if existing and len(existing) >= 32:
             return existing
-        tmp = temporary_name(path)
         try:
-            write_private_file(tmp, os.urandom(32))
-            try:
-                os.link(tmp, path)  # atomic create-if-absent: a concurrent creator keeps its salt
-            except FileExistsError:
-                pass
-            finally:
-                os.unlink(tmp)
+            create_private_file(path, os.urandom(32))  # a concurrent creator keeps its salt
         except OSError as exc:
             probe.disable("Cannot write %s in %s: %s." % (cls.WHAT, directory, exc.strerror or exc))
             return None
