@@ -1,9 +1,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # This file is PRIVATE to the partnercenter.national_cloud collection: it may change at any time and
 # is not meant to be used by other collections.
-"""pc_aad_app_info: read-only facts about app registrations for audits - requested permissions by
-name against actual consent, drift from an expected set, secrets and their expiry, and the Partner
-Center registration of a web app."""
+"""The audit of pc_aad_app_info: read-only facts about app registrations, and the findings in them.
+
+Per application: requested permissions by name against actual consent, drift from an expected set,
+secrets and certificates with their expiry (and which store holds a secret's value), and the
+Partner Center registration of a web app.
+"""
 
 from __future__ import annotations
 

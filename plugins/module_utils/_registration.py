@@ -1,8 +1,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # This file is PRIVATE to the partnercenter.national_cloud collection: it may change at any time and
 # is not meant to be used by other collections.
-"""pc_register_webapp: the web app's prerequisites, its Partner Center registration as Partner
-Center sees it, and waiting while an operator does the portal step.
+"""The run of pc_register_webapp: observes the web app's Partner Center registration and its prerequisites.
+
+Checks (and where allowed fixes) the prerequisites, observes the registration as Partner Center sees
+it, and waits while an operator does the portal step.
 
 Partner Center has no API to register a web app: the portal's Account settings > App management >
 Web app > Register existing app does it (feature request microsoft/Partner-Center-PowerShell#324,

@@ -1,8 +1,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # This file is PRIVATE to the partnercenter.national_cloud collection: it may change at any time and
 # is not meant to be used by other collections.
-"""Secret stores that travel with the job: Azure Key Vault (in the tenant's cloud) and OpenBao /
-HashiCorp Vault KV version 2, behind the interface of _secret_stores; and the ``store`` option.
+"""Secret stores that travel with the job, and the ``store`` option that chooses one.
+
+Azure Key Vault (in the tenant's cloud) and OpenBao / HashiCorp Vault KV version 2, behind the
+interface of _secret_stores.
 
 Both are shared by runners on many machines, so runs do not take turns through a lock:
 - Vault offers check-and-set: the record (value, key id, ..., pending additions) is one KV v2
