@@ -35,6 +35,7 @@ from ._errors import ConfigurationError, PartnerCenterCollectionError
 from ._private_files import create_private_file, ensure_private_folder, file_lock, read_private_file, write_private_file
 from ._version import COLLECTION_NAME
 
+
 def default_cache_dir() -> str:
     """``$XDG_CACHE_HOME/partnercenter.national_cloud`` or ``~/.cache/partnercenter.national_cloud``."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

@@ -71,7 +71,7 @@ def test_bad_secret_files(tmp_path, content, message):
 def test_a_missing_secret_file_in_check_mode_is_said_not_raised(tmp_path):
     path = tmp_path / "web.json"
     credentials, key_id, missing = webapp_credentials(secret_params(webapp_secret_file=str(path)), TENANT,
-                                                                    APP["appId"], check_mode=True)
+                                                      APP["appId"], check_mode=True)
     assert credentials.client_secret is None and key_id is None and "does not exist" in missing
 
 
