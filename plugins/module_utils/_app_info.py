@@ -16,7 +16,6 @@ import typing as t
 from ._applications import APPLICATION_KEYS, TARGET_APPLICATION_SPEC, find_target_application
 from ._errors import AuthenticationError, ConfigurationError, ServiceError
 from ._expiry import expiry_status
-from ._module import PartnerCenterModule
 from ._permissions import (
     ROLE,
     Resolver,
@@ -31,6 +30,9 @@ from ._permissions import (
 )
 from ._registration import RegistrationCheck, webapp_credentials
 from ._remote_stores import open_webapp_store
+
+if t.TYPE_CHECKING:  # pragma: no cover - annotations only: domain files do not import the module layer
+    from ._module import PartnerCenterModule
 
 # What the audit reports of an application: its audience, permissions and credentials.
 APP_SELECT = APPLICATION_KEYS + ("signInAudience", "createdDateTime", "requiredResourceAccess", "passwordCredentials",

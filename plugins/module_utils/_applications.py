@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
+from ._auth import token_tenant
 from ._errors import (
     ConfigurationError,
     ConflictError,
@@ -34,7 +35,6 @@ from ._errors import (
 )
 from ._graph import GraphClient, key_segment, odata_string
 from ._ids import require_guid
-from ._module import token_tenant_id
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from ._module import PartnerCenterModule
@@ -581,7 +581,8 @@ def _join(*parts: str | None) -> str:
 def tenant_label(module: PartnerCenterModule) -> str:
     """``tenant <tenant_id>`` as given, with the GUID of the Graph token's ``tid`` when it differs (a domain)."""
     given = module.params.get("tenant_id")
-    tid = token_tenant_id(module)  # the token is already held (memo): no request
+    graph = module.graph
+    tid = token_tenant(graph.token_provider, graph.resource)  # the token is already held (memo): no request
     if given and tid and str(tid).lower() != str(given).lower():
         return "tenant %s (%s)" % (given, tid)
     return "tenant %s" % (given or tid or "of the credentials")

@@ -59,9 +59,17 @@ def decode_jwt_claims(token: str) -> dict[str, t.Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
-def token_tenant(token: str) -> str | None:
-    """The ``tid`` claim of an access token: the GUID of the tenant it was issued in (not verified), or None."""
-    tid = (decode_jwt_claims(token) or {}).get("tid")
+def token_tenant(tokens: t.Callable[[str], str], resource: str) -> str | None:
+    """The GUID of the tenant that the token of ``tokens`` for ``resource`` was issued in (its ``tid``), or None.
+
+    The provider holds the token once read (no request then); a tenant_id given as a domain becomes
+    its GUID this way. The claim is not verified (the resource does that). Never raises: it only
+    names the tenant in store records and messages.
+    """
+    try:
+        tid = (decode_jwt_claims(tokens(resource)) or {}).get("tid")
+    except Exception:  # noqa: BLE001 - only for a record or a message; never fail because of it
+        return None
     return str(tid) if tid else None
 
 

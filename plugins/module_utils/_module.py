@@ -12,7 +12,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 from ansible.module_utils.errors import NoLogError
 from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 
-from ._auth import HAS_MSAL, MSAL_IMPORT_ERROR, TokenProvider, token_tenant
+from ._auth import HAS_MSAL, MSAL_IMPORT_ERROR, TokenProvider
 from ._clouds import Cloud, check_endpoint_override, resolve_cloud
 from ._credentials import AUTH_METHODS, ENV_VARS, Credentials
 from ._errors import ConfigurationError, PartnerCenterCollectionError
@@ -143,19 +143,6 @@ def _leaves(value: t.Any) -> t.Iterator[str]:
             yield from _leaves(item)
     elif value not in (None, "") and not isinstance(value, bool):
         yield str(value)
-
-
-def token_tenant_id(module: t.Any) -> str | None:
-    """The GUID of the tenant that the module's Graph token was issued in (its ``tid``), or None.
-
-    The token is the one Graph requests use (held once read); a tenant_id given as a domain becomes its
-    GUID this way. Never raises: it only names the tenant in store records and messages.
-    """
-    try:
-        graph = module.graph
-        return token_tenant(graph.token_provider(graph.resource))
-    except Exception:  # noqa: BLE001 - only for a record or a message; never fail because of it
-        return None
 
 
 class _AnsibleModule(AnsibleModule):

@@ -24,16 +24,18 @@ import typing as t
 from dataclasses import asdict, dataclass
 
 from ._applications import APPLICATION_SELECT, ensure_service_principal, find_target_application
-from ._credentials import Credentials
 from ._clouds import Cloud
+from ._credentials import Credentials
 from ._errors import AuthenticationError, ConfigurationError, ServiceError
 from ._expiry import valid_now
 from ._graph import BatchItem, body_or_none, key_segment
-from ._timestamps import parse_datetime
 from ._ids import AAD_GRAPH_APP_ID, GRAPH_APP_ID, PARTNER_CENTER_APP_ID
-from ._module import PartnerCenterModule
 from ._remote_stores import open_webapp_store
 from ._secret_stores import SecretStore
+from ._timestamps import parse_datetime
+
+if t.TYPE_CHECKING:  # pragma: no cover - annotations only: domain files do not import the module layer
+    from ._module import PartnerCenterModule
 
 PORTAL_PATH = "Account settings > App management > Web app > Register existing app"
 # Identity errors that only mean "not replicated yet" right after the app, its service principal,

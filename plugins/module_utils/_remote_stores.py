@@ -28,7 +28,6 @@ import uuid
 
 from ._clouds import check_key_vault_url
 from ._errors import ConfigurationError, PartnerCenterCollectionError
-from ._timestamps import format_datetime, parse_datetime
 from ._hashi_vault import CasMismatch, VaultClient
 from ._http import HttpClient
 from ._key_vault import KeyVaultClient, version_of
@@ -42,6 +41,7 @@ from ._secret_stores import (
     StoreConflict,
     in_flight,
 )
+from ._timestamps import format_datetime, parse_datetime
 
 STORE_TYPES = ("file", "azure_key_vault", "hashi_vault")
 # Suboptions of the ``store`` option (and of webapp_secret_store), shared by the modules that read a store.

@@ -23,7 +23,6 @@ import os
 import typing as t
 
 from ._errors import ConfigurationError, PartnerCenterCollectionError
-from ._timestamps import parse_datetime
 from ._private_files import (
     MAX_SECRET_FILE_BYTES,
     ensure_private_folder,
@@ -35,6 +34,7 @@ from ._private_files import (
     tighten_mode,
     write_private_file,
 )
+from ._timestamps import parse_datetime
 
 DEFAULT_LOCK_TIMEOUT = 120
 RECORD_FIELDS = ("tenant_id", "cloud", "app_id", "key_id", "display_name", "secret", "start_date_time", "end_date_time")

@@ -40,10 +40,10 @@ import contextlib
 import time
 import typing as t
 
+from ._auth import token_tenant
 from ._errors import ConfigurationError, PartnerCenterCollectionError, ServiceError
 from ._expiry import DAY, whole_days
 from ._ids import require_guid
-from ._module import token_tenant_id
 from ._passwords import (
     add_password_retrying,
     read_policy,
@@ -162,7 +162,8 @@ def _describe_target(p: t.Mapping[str, t.Any]) -> str:
 
 def _tenant_id(module: t.Any) -> str | None:
     """The tenant's GUID from the Graph token (``tid``), else the tenant_id option."""
-    return token_tenant_id(module) or module.params.get("tenant_id")
+    graph = module.graph
+    return token_tenant(graph.token_provider, graph.resource) or module.params.get("tenant_id")
 
 
 def run_pc_app_secret(module: t.Any, now: float | None = None) -> dict[str, t.Any]:
