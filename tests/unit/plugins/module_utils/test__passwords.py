@@ -18,6 +18,7 @@ from tests.unit.conftest import FakeResponse
 from tests.unit.plugins.module_utils.secret_helpers import DAY, NAME, NOW, iso
 from tests.unit.plugins.module_utils.test__secrets import BASE, FakeGraph, FakeModule, graph_error, run, stored
 
+
 def test_unreadable_policy_warns_once_and_policy_errors_from_graph_are_explained():
     service = FakeGraph()
     service.policy_status = 403
