@@ -24,8 +24,6 @@ from ._errors import ConfigurationError, first_line
 from ._ids import is_guid
 
 AUTH_METHODS = ("auto", "access_token", "client_certificate", "client_secret", "workload_identity", "managed_identity")
-
-
 # auth_method: auto picks the first one that is set, in this order.
 _AUTO_ORDER = (
     ("access_token", "access_token"),
@@ -34,14 +32,10 @@ _AUTO_ORDER = (
     ("workload_identity", "federated_token_file"),
     ("managed_identity", "managed_identity"),
 )
-
-
 _OPTION_FOR = dict(_AUTO_ORDER)
-
-
 # The environment variables of the auth options: the names the Azure ecosystem already uses
-# (azure-identity, azure.azcollection, the Workload Identity webhook). The module's argument spec takes its
-# fallbacks from here, and messages name them beside their option.
+# (azure-identity, azure.azcollection, the Workload Identity webhook). The module's argument spec
+# takes its fallbacks from here, and messages name them beside their option.
 ENV_VARS = {
     "cloud": "AZURE_CLOUD_ENVIRONMENT",
     "tenant_id": "AZURE_TENANT_ID",
@@ -152,8 +146,6 @@ def validate_tenant_id(tenant_id: str) -> str:
 
 
 _PEM_KEY = re.compile(rb"-----BEGIN (?P<kind>(?:ENCRYPTED |RSA |EC )?PRIVATE KEY)-----.+?-----END (?P=kind)-----", re.S)
-
-
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 

@@ -27,28 +27,16 @@ from ._secret_stores import PendingAddition, SecretRecord, SecretStore
 from ._timestamps import format_datetime, parse_datetime
 
 DEFAULT_EXPIRES_IN = "1y"
-
-
 # The portal's choices: 365 days ("12 months") and 730 days ("24 months").
 DAYS_PER_YEAR = 365
-
-
 MAX_LIFETIME_DAYS = 100 * DAYS_PER_YEAR
-
-
 ACTIONS = ("created", "renewed", "rotated", "added", "repaired", "removed", "none")
-
-
 # A store record written this recently whose key id the application does not show (yet) is waited
 # for: new credentials can take a while to appear in reads (directory replication).
 RECENT_STORE_SECONDS = 600.0
-
-
 # A pending addition that matches no secret is kept this long (a just-created secret may not show in
 # reads yet), then forgotten at the store's next write.
 PENDING_GRACE_SECONDS = 3600.0
-
-
 _EXPIRES_IN = re.compile(r"^\s*(\d+)\s*([yd]?)\s*$", re.IGNORECASE)
 
 

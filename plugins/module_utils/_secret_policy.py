@@ -21,13 +21,9 @@ from ._timestamps import parse_datetime
 
 # addPassword's answers when an app management policy refuses the credential.
 POLICY_ERROR_CODES = ("CredentialTypeNotAllowedAsPerAppPolicy", "CredentialInvalidLifetimeAsPerAppPolicy")
-
-
 _DURATION = re.compile(
     r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$", re.IGNORECASE
 )
-
-
 POLICY_HINT = (
     "Ask for a shorter lifetime (expires_in, end_date_time) if the policy caps it, or ask a policy administrator to exempt "
     "the application (an appManagementPolicy assigned to it), or use a certificate credential."

@@ -73,8 +73,6 @@ from ._secret_stores import DEFAULT_LOCK_TIMEOUT, FileStore, PendingAddition, Se
 from ._timestamps import format_datetime
 
 MISSING_VALUE_CHOICES = ("fail", "add")
-
-
 # How often a run waiting for another runner's claim on a shared store reads it again.
 CLAIM_POLL_SECONDS = 1.0
 
