@@ -1,23 +1,25 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # This file is PRIVATE to the partnercenter.national_cloud collection: it may change at any time and
 # is not meant to be used by other collections.
-"""pc_aad_app_info: read-only facts about app registrations for audits - requested permissions by
-name against actual consent, drift from an expected set, secrets and their expiry, and the Partner
-Center registration of a web app."""
+"""The audit of pc_aad_app_info: read-only facts about app registrations, and the findings in them.
+
+Per application: requested permissions by name against actual consent, drift from an expected set,
+secrets and certificates with their expiry (and which store holds a secret's value), and the
+Partner Center registration of a web app.
+"""
 
 from __future__ import annotations
 
-import math
 import time
 import typing as t
 
-from ._applications import TARGET_APPLICATION_SPEC, find_target_application
+from ._applications import APPLICATION_KEYS, TARGET_APPLICATION_SPEC, find_target_application
 from ._errors import AuthenticationError, ConfigurationError, ServiceError
-from ._graph import parse_datetime
-from ._module import PartnerCenterModule
+from ._expiry import expiry_status
 from ._permissions import (
     ROLE,
     Resolver,
+    _consented,
     known_api_ids,
     permission_dict,
     permission_label,
@@ -30,23 +32,17 @@ from ._permissions import (
 from ._registration import RegistrationCheck, webapp_credentials
 from ._remote_stores import open_webapp_store
 
-APP_SELECT = ("id", "appId", "displayName", "uniqueName", "signInAudience", "createdDateTime", "requiredResourceAccess",
-              "passwordCredentials", "keyCredentials")
-DAY = 86400.0
+if t.TYPE_CHECKING:  # pragma: no cover - annotations only: domain files do not import the module layer
+    from ._module import PartnerCenterModule
+
+# What the audit reports of an application: its audience, permissions and credentials.
+APP_SELECT = APPLICATION_KEYS + ("signInAudience", "createdDateTime", "requiredResourceAccess", "passwordCredentials",
+                                 "keyCredentials")
 
 
 def credential_status(credential: t.Mapping[str, t.Any], now: float, expiry_days: int) -> dict[str, t.Any]:
     """A secret or certificate without its value: dates, whole days to expiry and a status."""
-    start, end = parse_datetime(credential.get("startDateTime")), parse_datetime(credential.get("endDateTime"))
-    days = None if end is None else math.floor((end - now) / DAY)
-    if end is not None and end <= now:
-        status = "expired"
-    elif start is not None and start > now + 300:
-        status = "not_yet_valid"
-    elif days is not None and days < expiry_days:
-        status = "expiring"
-    else:
-        status = "valid"
+    days, status = expiry_status(credential, now, expiry_days)
     return {"key_id": credential.get("keyId"), "display_name": credential.get("displayName"),
             "hint": credential.get("hint"), "start_date_time": credential.get("startDateTime"),
             "end_date_time": credential.get("endDateTime"), "days_to_expiry": days, "status": status}
@@ -87,12 +83,9 @@ class AppAudit:
                                     "consented": None})
                 continue
             permission = resource.permission(permission_id, ptype)
-            if ptype == ROLE:
-                consented = permission.id in consent.roles_of(resource.sp_id) if consent.assignments_known else None
-            else:
-                consented = (permission.value in scope_tokens(consent.scope_of(resource.sp_id))
-                             if consent.grants_known else None)
-            permissions.append(permission_dict(permission, resource, consented))
+            scopes = scope_tokens(consent.scope_of(resource.sp_id)) if consent.grants_known else None
+            roles = set(consent.roles_of(resource.sp_id)) if consent.assignments_known else None
+            permissions.append(permission_dict(permission, resource, _consented(permission, scopes, roles)))
         store = open_webapp_store(self.module) if check_partner_center else None
         record = store.read().record if store is not None else None
         held = {str(record.key_id).lower(): store.description} if record is not None and record.secret and store else {}

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
-from ._auth import decode_jwt_claims
+from ._auth import token_tenant
 from ._errors import (
     ConfigurationError,
     ConflictError,
@@ -49,11 +49,12 @@ WORK_OR_SCHOOL_ONLY = frozenset(("AzureADMyOrg", "AzureADMultipleOrgs"))
 # New apps sign in this audience when none is given (Graph default since April 2024).
 DEFAULT_AUDIENCE = "AzureADMyOrg"
 
-APPLICATION_SELECT = (
-    "id",
-    "appId",
-    "displayName",
-    "uniqueName",
+# What designates an application: every $select of one starts with these (lookups compare displayName
+# and uniqueName, messages name appId and id). Each module adds what it reads: pc_aad_app the
+# properties it manages (APPLICATION_SELECT), pc_app_secret its secrets, pc_aad_app_info and
+# pc_register_webapp what they report.
+APPLICATION_KEYS = ("id", "appId", "displayName", "uniqueName")
+APPLICATION_SELECT = APPLICATION_KEYS + (
     "signInAudience",
     "web",
     "publicClient",
@@ -593,12 +594,8 @@ def _join(*parts: str | None) -> str:
 def tenant_label(module: PartnerCenterModule) -> str:
     """``tenant <tenant_id>`` as given, with the GUID of the Graph token's ``tid`` when it differs (a domain)."""
     given = module.params.get("tenant_id")
-    tid = None
-    try:  # the token is already held (memo): no request
-        graph = module.graph
-        tid = (decode_jwt_claims(graph.token_provider(graph.resource)) or {}).get("tid")
-    except Exception:  # noqa: BLE001 - only for a message; never fail because of it
-        tid = None
+    graph = module.graph
+    tid = token_tenant(graph.token_provider, graph.resource)  # the token is already held (memo): no request
     if given and tid and str(tid).lower() != str(given).lower():
         return "tenant %s (%s)" % (given, tid)
     return "tenant %s" % (given or tid or "of the credentials")

@@ -52,21 +52,6 @@ class Cloud:
     def retired(self) -> bool:
         return self.retired_on is not None
 
-    @property
-    def graph_scope(self) -> str:
-        """Scope for an app-only Microsoft Graph token in this cloud."""
-        return self.graph_resource + "/.default"
-
-    @property
-    def key_vault_scope(self) -> str:
-        """Scope for an app-only Azure Key Vault token in this cloud."""
-        return self.key_vault_resource + "/.default"
-
-    @property
-    def partner_center_scope(self) -> str:
-        """Scope for an app-only Partner Center token in this cloud."""
-        return self.partner_center_resource + "/.default"
-
     def endpoints(self) -> dict[str, str]:
         """Every URL of the cloud, by field name (for error messages and host lookups)."""
         return {
@@ -176,8 +161,6 @@ CLOUDS: dict[str, Cloud] = {
     )
 }
 
-DEFAULT_CLOUD = "public"
-
 
 def _normalise(name: str) -> str:
     """Case-insensitive, separator-insensitive form of a cloud name (``USGovDoD`` == ``usgov_dod``)."""
@@ -189,19 +172,6 @@ for _cloud in CLOUDS.values():
     for _alias in (_cloud.name,) + _cloud.aliases:
         _BY_NAME[_normalise(_alias)] = _cloud.name
 del _cloud, _alias
-
-
-def cloud_names() -> list[str]:
-    """Canonical names, in catalog order."""
-    return list(CLOUDS)
-
-
-def accepted_names() -> list[str]:
-    """Canonical names followed by every alias (for messages and docs)."""
-    names = list(CLOUDS)
-    for c in CLOUDS.values():
-        names.extend(c.aliases)
-    return names
 
 
 def get_cloud(name: str) -> Cloud:

@@ -287,14 +287,6 @@ class ServiceError(PartnerCenterCollectionError):
     def is_forbidden(self) -> bool:
         return self.status == 403
 
-    @property
-    def is_throttled(self) -> bool:
-        return self.status in (429, 503)
-
-    @property
-    def is_conflict(self) -> bool:
-        return self.status == 409
-
     def has_code(self, *codes: str) -> bool:
         """True when the error code or the detail/inner code is one of ``codes`` (case-insensitive)."""
         wanted = {c.lower() for c in codes}

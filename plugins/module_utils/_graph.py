@@ -12,9 +12,7 @@ may fail (``NoBackingApplicationObject``). :meth:`GraphClient.wait_for` and
 
 from __future__ import annotations
 
-import datetime
 import json
-import re
 import typing as t
 from urllib.parse import quote, urlsplit
 
@@ -77,53 +75,6 @@ def encode_query(params: t.Mapping[str, t.Any]) -> str:
             value = "true" if value else "false"
         pairs.append("%s=%s" % (quote(str(name), safe="$"), quote(str(value), safe=_QUERY_SAFE)))
     return "&".join(pairs)
-
-
-# An RFC 3339 date-time (https://www.rfc-editor.org/rfc/rfc3339#section-5.6), or the ISO 8601 forms the
-# docs also promise: a date alone (midnight UTC), no seconds, no offset (UTC), a basic offset (+hhmm).
-# ASCII digits only (``\d`` would match other scripts' digits, which int() reads), "T" or a space
-# between date and time, no space before the offset, an offset only after a time. Graph sends up to
-# 7 fractional digits. Ranges (offset hours 00-23, minutes 00-59, ...) are checked in parse_datetime.
-_DATETIME = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
-    r"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?([Zz]|[+-][0-9]{2}:?[0-9]{2})?)?"
-)
-
-
-def parse_datetime(value: t.Any) -> float | None:
-    """Seconds since the epoch of an RFC 3339 / ISO 8601 date or date-time, or None when it is not one.
-
-    UTC unless an offset is given. Accepts Graph's 7 fractional digits
-    (``2021-09-09T19:50:29.3086381Z``), a date alone (midnight UTC) and a leap second (``23:59:60``
-    at the end of a UTC day, RFC 3339 section 5.7). Refuses offsets beyond 23:59 (``+25:00``) and
-    every field out of its range.
-    """
-    if not isinstance(value, str):
-        return None
-    match = _DATETIME.fullmatch(value.strip())
-    if not match:
-        return None
-    year, month, day, hour, minute, second, fraction, offset = match.groups()
-    shift = 0
-    if offset and offset.upper() != "Z":
-        digits = offset[1:].replace(":", "")
-        if len(digits) != 4 or int(digits[:2]) > 23 or int(digits[2:]) > 59:
-            return None
-        shift = (-1 if offset[0] == "-" else 1) * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-    leap = second == "60"
-    try:
-        moment = datetime.datetime(
-            int(year), int(month), int(day), int(hour or 0), int(minute or 0), 59 if leap else int(second or 0),
-            tzinfo=datetime.timezone.utc,
-        )
-    except ValueError:
-        return None
-    seconds = moment.timestamp() - shift
-    if leap:
-        if datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).time() != datetime.time(23, 59, 59):
-            return None
-        seconds += 1
-    return seconds + (float("0." + fraction) if fraction else 0.0)
 
 
 MAX_BATCH = 20  # requests per $batch round trip: https://learn.microsoft.com/graph/json-batching

@@ -210,67 +210,71 @@ def parse_error(
     """
     headers = response.headers or {}
     text = decode_body(response.content)
-    code = detail_code = message = request_id = inner_crid = date = None
     try:
         data = json.loads(text) if text.strip() else None
     except ValueError:
         data = None
+    found: dict[str, t.Any] = {}
     if isinstance(data, dict):
-        err = data.get("error")
-        if isinstance(err, dict):
-            code, message = err.get("code"), _message_text(err.get("message"))
-            inner = err.get("innerError") or err.get("innererror") or {}
-            if isinstance(inner, dict):
-                request_id = inner.get("request-id")
-                inner_crid = inner.get("client-request-id")
-                date = inner.get("date")
-                detail_code = inner.get("code") if inner.get("code") != code else None
-            details = err.get("details")
-            if isinstance(details, list):
-                codes = [d.get("code") for d in details if isinstance(d, dict) and d.get("code")]
-                if codes:
-                    detail_code = codes[0]
-        elif isinstance(data.get("odata.error"), dict):
-            err = data["odata.error"]
-            code, message = err.get("code"), _message_text(err.get("message"))
-            request_id, date = err.get("requestId"), err.get("date")
-        elif isinstance(err, str):
-            code, message = err, data.get("error_description")
-        elif "code" in data or "description" in data:
-            code = None if data.get("code") is None else str(data.get("code"))
-            message = _message_text(data.get("description") or data.get("message"))
-            name = data.get("errorName")
-            detail_code = str(name) if name else None
-        elif isinstance(data.get("errors"), list):  # Vault / OpenBao: {"errors": ["..."]}
-            message = "; ".join(vault_error_text(str(e)) for e in data["errors"] if str(e).strip()) or None
-        elif "message" in data:
-            message = _message_text(data.get("message"))
+        found = _json_error(data)
     elif text.strip():
-        stripped = text.strip()
-        if stripped.startswith("<"):
-            message = "%s (non-JSON %s body)" % (
-                response.reason or "error",
-                headers.get("Content-Type", "unknown"),
-            )
-        else:
-            message = first_line(stripped)[:300]
-    if not message:
-        message = response.reason or None
+        found["message"] = _text_error(response, text.strip(), headers)
     return service_error(
         service=service,
         method=method,
         url=url,
         status=response.status_code,
-        code=code,
-        detail_code=detail_code,
-        message=message,
+        code=found.get("code"),
+        detail_code=found.get("detail_code"),
+        message=found.get("message") or response.reason or None,
         # Graph answers with request-id; Partner Center echoes MS-RequestId.
-        request_id=request_id or headers.get("request-id") or headers.get("x-ms-request-id") or headers.get("MS-RequestId"),
-        client_request_id=inner_crid or headers.get("client-request-id") or client_request_id,
-        date=date or headers.get("Date"),
+        request_id=found.get("request_id") or headers.get("request-id") or headers.get("x-ms-request-id") or headers.get("MS-RequestId"),
+        client_request_id=found.get("client_request_id") or headers.get("client-request-id") or client_request_id,
+        date=found.get("date") or headers.get("Date"),
         retry_after=retry_after,
         attempts=attempts,
     )
+
+
+def _json_error(data: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """What a JSON error body tells, in the shape of its service: ``code``, ``detail_code``, ``message``,
+    ``request_id``, ``client_request_id`` and ``date`` (those it has)."""
+    err = data.get("error")
+    if isinstance(err, dict):
+        found = {"code": err.get("code"), "message": _message_text(err.get("message"))}
+        inner = err.get("innerError") or err.get("innererror") or {}
+        if isinstance(inner, dict):
+            found.update(request_id=inner.get("request-id"), client_request_id=inner.get("client-request-id"),
+                         date=inner.get("date"), detail_code=inner.get("code") if inner.get("code") != found["code"] else None)
+        details = err.get("details")
+        if isinstance(details, list):
+            codes = [d.get("code") for d in details if isinstance(d, dict) and d.get("code")]
+            if codes:
+                found["detail_code"] = codes[0]
+        return found
+    if isinstance(data.get("odata.error"), dict):
+        err = data["odata.error"]
+        return {"code": err.get("code"), "message": _message_text(err.get("message")), "request_id": err.get("requestId"),
+                "date": err.get("date")}
+    if isinstance(err, str):
+        return {"code": err, "message": data.get("error_description")}
+    if "code" in data or "description" in data:
+        name = data.get("errorName")
+        return {"code": None if data.get("code") is None else str(data.get("code")),
+                "message": _message_text(data.get("description") or data.get("message")),
+                "detail_code": str(name) if name else None}
+    if isinstance(data.get("errors"), list):  # Vault / OpenBao: {"errors": ["..."]}
+        return {"message": "; ".join(vault_error_text(str(e)) for e in data["errors"] if str(e).strip()) or None}
+    if "message" in data:
+        return {"message": _message_text(data.get("message"))}
+    return {}
+
+
+def _text_error(response: t.Any, text: str, headers: t.Mapping[str, str]) -> str:
+    """The message of a body that is not JSON: an HTML page is named, plain text is its first line."""
+    if text.startswith("<"):
+        return "%s (non-JSON %s body)" % (response.reason or "error", headers.get("Content-Type", "unknown"))
+    return first_line(text)[:300]
 
 
 def _message_text(value: t.Any) -> str | None:
@@ -337,6 +341,11 @@ class HttpClient:
 
         ``idempotent`` defaults to the method's nature (POST is not); pass True for a POST that is
         safe to repeat. With ``raise_for_status`` an error status raises :class:`ServiceError`.
+
+        Longer than a screen on purpose: it is the one retry loop of the collection, and both ways to
+        retry (a send that failed, an answer to wait for) share its attempt count and its two
+        deadlines (``retry_timeout``, and ``connect_retry_timeout`` from the first failure to
+        connect); they are easier to check together than handed between functions.
         """
         method = method.upper()
         if idempotent is None:

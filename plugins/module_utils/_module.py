@@ -12,29 +12,34 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 from ansible.module_utils.errors import NoLogError
 from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 
-from ._auth import AUTH_METHODS, HAS_MSAL, MSAL_IMPORT_ERROR, Credentials, TokenProvider, default_cache_dir
+from ._auth import HAS_MSAL, MSAL_IMPORT_ERROR, TokenProvider
 from ._clouds import Cloud, check_endpoint_override, resolve_cloud
+from ._credentials import AUTH_METHODS, ENV_VARS, Credentials
 from ._errors import ConfigurationError, PartnerCenterCollectionError
 from ._graph import GraphClient
 from ._http import DEFAULT_CONNECT_RETRY_TIMEOUT, HAS_REQUESTS, REQUESTS_IMPORT_ERROR, HttpClient
+from ._partner_center import PartnerCenterClient
+from ._token_cache import default_cache_dir
+
+
+def _env(option: str) -> tuple[t.Any, list[str]]:
+    """The environment fallback of an auth option: its name in _credentials.ENV_VARS."""
+    return (env_fallback, [ENV_VARS[option]])
+
 
 # The ONE shared argument spec; plugins/doc_fragments/auth.py documents exactly this.
 AUTH_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
-    "cloud": {"type": "str", "default": "public", "fallback": (env_fallback, ["AZURE_CLOUD_ENVIRONMENT"])},
-    "tenant_id": {"type": "str", "fallback": (env_fallback, ["AZURE_TENANT_ID"])},
-    "client_id": {"type": "str", "fallback": (env_fallback, ["AZURE_CLIENT_ID"])},
-    "client_secret": {"type": "str", "no_log": True, "fallback": (env_fallback, ["AZURE_CLIENT_SECRET"])},
-    "client_certificate_path": {"type": "path", "fallback": (env_fallback, ["AZURE_CLIENT_CERTIFICATE_PATH"])},
-    "client_certificate_password": {
-        "type": "str",
-        "no_log": True,
-        "fallback": (env_fallback, ["AZURE_CLIENT_CERTIFICATE_PASSWORD"]),
-    },
-    "federated_token_file": {"type": "path", "fallback": (env_fallback, ["AZURE_FEDERATED_TOKEN_FILE"])},
+    "cloud": {"type": "str", "default": "public", "fallback": _env("cloud")},
+    "tenant_id": {"type": "str", "fallback": _env("tenant_id")},
+    "client_id": {"type": "str", "fallback": _env("client_id")},
+    "client_secret": {"type": "str", "no_log": True, "fallback": _env("client_secret")},
+    "client_certificate_path": {"type": "path", "fallback": _env("client_certificate_path")},
+    "client_certificate_password": {"type": "str", "no_log": True, "fallback": _env("client_certificate_password")},
+    "federated_token_file": {"type": "path", "fallback": _env("federated_token_file")},
     "managed_identity": {"type": "str"},
     "access_token": {"type": "str", "no_log": True},
     "auth_method": {"type": "str", "default": "auto", "choices": list(AUTH_METHODS)},
-    "authority_host": {"type": "str", "fallback": (env_fallback, ["AZURE_AUTHORITY_HOST"])},
+    "authority_host": {"type": "str", "fallback": _env("authority_host")},
     "graph_endpoint": {"type": "str"},
     "partner_center_endpoint": {"type": "str"},
     "ca_bundle": {"type": "path"},
@@ -45,7 +50,7 @@ AUTH_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "consistency_timeout": {"type": "int", "default": 120},
 }
 
-# An explicit auth_method needs its credential (auto is checked in _auth.select_auth_method, which
+# An explicit auth_method needs its credential (auto is checked in _credentials.select_auth_method, which
 # also names the environment variables). Credentials are not mutually exclusive: environment
 # fallbacks may set several, and auto has a documented precedence.
 AUTH_REQUIRED_IF: list[tuple[str, str, list[str]]] = [
@@ -276,6 +281,19 @@ class PartnerCenterModule:
             if provider.method != "access_token" and not HAS_MSAL:
                 self.module.fail_json(msg=missing_required_lib("msal"), exception=MSAL_IMPORT_ERROR)
             self._tokens = provider
+
+    def partner_center_client(self, credentials: Credentials) -> PartnerCenterClient:
+        """A Partner Center client signing in with other credentials (pc_register_webapp: the web app's
+        own), on this task's cloud, endpoints, HTTP session and token cache folder.
+
+        Each call builds a new token provider: msal replays an identical refused token request for 60
+        seconds, so a caller that polls (waiting for replication or a registration) needs a fresh one.
+        """
+        provider = TokenProvider(cloud=self.cloud, credentials=credentials, http=self.http,
+                                 authority_host=self.endpoints["authority_host"],
+                                 cache_dir=parse_token_cache(self.params["token_cache"]))
+        return PartnerCenterClient(self.http, provider, base_url=self.endpoints["partner_center_endpoint"],
+                                   resource=self.cloud.partner_center_resource)
 
     @property
     def graph(self) -> GraphClient:

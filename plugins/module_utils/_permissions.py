@@ -35,7 +35,6 @@ APPLICATION = "application"
 SCOPE = "Scope"
 ROLE = "Role"
 KIND_OF = {SCOPE: DELEGATED, ROLE: APPLICATION}
-TYPE_OF = {DELEGATED: SCOPE, APPLICATION: ROLE}
 MODES = ("exact", "merge")
 # The argument spec of one entry of pc_aad_permissions' permissions and pc_aad_app_info's
 # expected_permissions (ansible-core then refuses unknown keys such as a misspelt "delegate").

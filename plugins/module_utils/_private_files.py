@@ -12,6 +12,8 @@ cache, ``webapp_secret_file``):
   on the descriptor that is then read, so what is checked is what is read;
 - a file is written through the descriptor that created it (``O_CREAT|O_EXCL|O_NOFOLLOW``), made 0600
   with ``fchmod``, ``fsync``-ed, renamed over the target, and the folder is ``fsync``-ed;
+- a file that is created once and never replaced (the token cache's salt) is linked into place, so
+  that of concurrent creators the first one's file stays;
 - a lock is an ``flock`` on a lock file, waited for up to a bound; the timeout names who holds it.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import stat
 import time
 import typing as t
@@ -182,6 +185,18 @@ def temporary_name(path: str) -> str:
     return os.path.join(os.path.dirname(path), ".%s.%s.tmp" % (os.path.basename(path), uuid.uuid4().hex))
 
 
+def remove_temporaries(path: str) -> None:
+    """Remove the files :func:`temporary_name` made for ``path`` that killed writers left (best effort;
+    call with the lock of ``path`` held, so that no live writer's file is removed)."""
+    pattern = re.compile(r"^\.%s\.[0-9a-f]{32}\.tmp$" % re.escape(os.path.basename(path)))
+    folder = os.path.dirname(path)
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(folder):
+            if pattern.match(entry):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, entry))
+
+
 def fsync_folder(path: str) -> None:
     """Make a rename in ``path`` durable (best effort: some file systems refuse)."""
     with contextlib.suppress(OSError):
@@ -208,6 +223,19 @@ def write_private_file(path: str, content: bytes) -> None:
             os.unlink(tmp)
         raise
     fsync_folder(os.path.dirname(path))
+
+
+def create_private_file(path: str, content: bytes) -> None:
+    """Create ``path`` with ``content`` (0600) unless it exists, atomically: of concurrent creators, the
+    first one's file stays (written to a fresh name, then hard-linked into place). Raises OSError."""
+    tmp = temporary_name(path)
+    write_private_file(tmp, content)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
 
 
 def lock_holder(fd: int) -> str:

@@ -1,8 +1,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # This file is PRIVATE to the partnercenter.national_cloud collection: it may change at any time and
 # is not meant to be used by other collections.
-"""pc_register_webapp: the web app's prerequisites, its Partner Center registration as Partner
-Center sees it, and waiting while an operator does the portal step.
+"""The run of pc_register_webapp: observes the web app's Partner Center registration and its prerequisites.
+
+Checks (and where allowed fixes) the prerequisites, observes the registration as Partner Center sees
+it, and waits while an operator does the portal step.
 
 Partner Center has no API to register a web app: the portal's Account settings > App management >
 Web app > Register existing app does it (feature request microsoft/Partner-Center-PowerShell#324,
@@ -22,15 +24,18 @@ import typing as t
 from dataclasses import asdict, dataclass
 
 from ._applications import APPLICATION_SELECT, ensure_service_principal, find_target_application
-from ._auth import Credentials, TokenProvider
 from ._clouds import Cloud
+from ._credentials import Credentials
 from ._errors import AuthenticationError, ConfigurationError, ServiceError
-from ._graph import BatchItem, body_or_none, key_segment, parse_datetime
+from ._expiry import valid_now
+from ._graph import BatchItem, body_or_none, key_segment
 from ._ids import AAD_GRAPH_APP_ID, GRAPH_APP_ID, PARTNER_CENTER_APP_ID
-from ._module import PartnerCenterModule, parse_token_cache
-from ._partner_center import PartnerCenterClient
 from ._remote_stores import open_webapp_store
-from ._secret_stores import FileStore, SecretStore
+from ._secret_stores import SecretStore
+from ._timestamps import parse_datetime
+
+if t.TYPE_CHECKING:  # pragma: no cover - annotations only: domain files do not import the module layer
+    from ._module import PartnerCenterModule
 
 PORTAL_PATH = "Account settings > App management > Web app > Register existing app"
 # Identity errors that only mean "not replicated yet" right after the app, its service principal,
@@ -58,20 +63,18 @@ def instructions(cloud: Cloud, app: t.Mapping[str, t.Any]) -> str:
     )
 
 
-def webapp_credentials(params: t.Mapping[str, t.Any], tenant_id: str, app_id: str, check_mode: bool = False,
-                       store: SecretStore | None = None) -> tuple[Credentials, str | None, str]:
+def webapp_credentials(params: t.Mapping[str, t.Any], tenant_id: str, app_id: str, check_mode: bool = False, *,
+                       store: SecretStore | None) -> tuple[Credentials, str | None, str]:
     """The web app's own credential from the options, the key id its store names, and why the store
     holds no value (check mode only: a real run fails on it).
 
-    ``store`` is the store of ``webapp_secret_store`` or ``webapp_secret_file`` (see
-    _remote_stores.open_webapp_store); a secret file is read like every secret file: a regular file
-    of at most 1 MiB (not /dev/zero, not a FIFO).
+    ``store`` is what _remote_stores.open_webapp_store opened for ``webapp_secret_store`` or
+    ``webapp_secret_file`` (None without either: the secret is ``webapp_client_secret``); a secret
+    file is read like every secret file: a regular file of at most 1 MiB (not /dev/zero, not a FIFO).
     """
     key_id = None
     missing = ""
     secret = params.get("webapp_client_secret")
-    if store is None and params.get("webapp_secret_file"):
-        store = FileStore(os.path.abspath(params["webapp_secret_file"]), option="webapp_secret_file")
     if store is not None:
         snapshot = store.read()
         record = snapshot.record
@@ -95,11 +98,6 @@ def webapp_credentials(params: t.Mapping[str, t.Any], tenant_id: str, app_id: st
         auth_method="client_certificate" if params.get("webapp_certificate_path") else "client_secret",
     )
     return credentials, key_id, missing
-
-
-def _valid_now(credential: t.Mapping[str, t.Any], now: float) -> bool:
-    start, end = parse_datetime(credential.get("startDateTime")), parse_datetime(credential.get("endDateTime"))
-    return (start is None or start <= now + 300) and (end is None or end > now)
 
 
 class RegistrationCheck:
@@ -194,7 +192,7 @@ class RegistrationCheck:
     def _credential(self, app: t.Mapping[str, t.Any], key_id: str | None, secret: str | None) -> Prerequisite:
         now = self.now()
         if self.params.get("webapp_certificate_path"):
-            valid = [c for c in app.get("keyCredentials") or [] if _valid_now(c, now)]
+            valid = [c for c in app.get("keyCredentials") or [] if valid_now(c, now)]
             if valid:
                 return Prerequisite("credential", True, "%d valid certificate(s)" % len(valid))
             return Prerequisite("credential", False, "the application has no valid certificate")
@@ -204,7 +202,7 @@ class RegistrationCheck:
             if not secrets:
                 return Prerequisite("credential", False, "the secret %s of webapp_secret_file no longer exists on the "
                                     "application: create a new one with pc_app_secret" % key_id)
-        valid = [c for c in secrets if _valid_now(c, now)]
+        valid = [c for c in secrets if valid_now(c, now)]
         if not valid:
             return Prerequisite("credential", False, "the application has no valid client secret (expired or none): "
                                 "create one with pc_app_secret")
@@ -243,12 +241,8 @@ class RegistrationCheck:
         deadline = module.http.clock() + (self.params["consistency_timeout"] if self.fresh else 0)
         wait = 1.0
         while True:
-            # A new provider per attempt: msal replays an identical refused token request for 60 s.
-            provider = TokenProvider(cloud=module.cloud, credentials=credentials, http=module.http,
-                                     authority_host=module.endpoints["authority_host"],
-                                     cache_dir=parse_token_cache(self.params["token_cache"]))
-            client = PartnerCenterClient(module.http, provider, base_url=module.endpoints["partner_center_endpoint"],
-                                         resource=module.cloud.partner_center_resource)
+            # A new client per attempt: msal replays an identical refused token request for 60 s.
+            client = module.partner_center_client(credentials)
             try:
                 client.get("v1/customers", params={"size": 1})
                 return True, None

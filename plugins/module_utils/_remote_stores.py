@@ -1,8 +1,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # This file is PRIVATE to the partnercenter.national_cloud collection: it may change at any time and
 # is not meant to be used by other collections.
-"""Secret stores that travel with the job: Azure Key Vault (in the tenant's cloud) and OpenBao /
-HashiCorp Vault KV version 2, behind the interface of _secret_stores; and the ``store`` option.
+"""Secret stores that travel with the job, and the ``store`` option that chooses one.
+
+Azure Key Vault (in the tenant's cloud) and OpenBao / HashiCorp Vault KV version 2, behind the
+interface of _secret_stores.
 
 Both are shared by runners on many machines, so runs do not take turns through a lock:
 - Vault offers check-and-set: the record (value, key id, ..., pending additions) is one KV v2
@@ -17,7 +19,6 @@ Both are shared by runners on many machines, so runs do not take turns through a
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import os
 import re
@@ -27,7 +28,6 @@ import uuid
 
 from ._clouds import check_key_vault_url
 from ._errors import ConfigurationError, PartnerCenterCollectionError
-from ._graph import parse_datetime
 from ._hashi_vault import CasMismatch, VaultClient
 from ._http import HttpClient
 from ._key_vault import KeyVaultClient, version_of
@@ -41,6 +41,7 @@ from ._secret_stores import (
     StoreConflict,
     in_flight,
 )
+from ._timestamps import format_datetime, parse_datetime
 
 STORE_TYPES = ("file", "azure_key_vault", "hashi_vault")
 # Suboptions of the ``store`` option (and of webapp_secret_store), shared by the modules that read a store.
@@ -75,10 +76,6 @@ PROOF_SECONDS = 3600.0
 # Key Vault: 15 tags of 256 characters at most (https://learn.microsoft.com/azure/key-vault/general/about-keys-secrets-certificates).
 MAX_PREVIOUS_IN_TAGS = 6
 _KEY_VAULT_NAME = re.compile(r"[0-9A-Za-z-]{1,120}")
-
-
-def _iso(seconds: float) -> str:
-    return datetime.datetime.fromtimestamp(int(seconds), datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_claim_id() -> str:
@@ -359,7 +356,7 @@ def open_store(module: t.Any, store: t.Mapping[str, t.Any], *, lock_timeout: flo
 
 def new_addition(display_name: str, start: float, end: float) -> PendingAddition:
     """This run's addition, with a fresh claim id."""
-    return PendingAddition(display_name, _iso(start), _iso(end), new_claim_id())
+    return PendingAddition(display_name, format_datetime(start), format_datetime(end), new_claim_id())
 
 
 def open_webapp_store(module: t.Any) -> SecretStore | None:

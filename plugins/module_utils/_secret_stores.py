@@ -20,21 +20,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import typing as t
 
 from ._errors import ConfigurationError, PartnerCenterCollectionError
-from ._graph import parse_datetime
 from ._private_files import (
     MAX_SECRET_FILE_BYTES,
     ensure_private_folder,
     file_lock,
     fsync_folder,
     read_private_file,
+    remove_temporaries,
     require_private_folder,
     tighten_mode,
     write_private_file,
 )
+from ._timestamps import parse_datetime
 
 DEFAULT_LOCK_TIMEOUT = 120
 RECORD_FIELDS = ("tenant_id", "cloud", "app_id", "key_id", "display_name", "secret", "start_date_time", "end_date_time")
@@ -289,10 +289,5 @@ class FileStore(SecretStore):
         return True
 
     def remove_stale_temporaries(self) -> None:
-        """Remove ``.<name>.<hex>.tmp`` files that killed runs left (call with the lock held)."""
-        pattern = re.compile(r"^\.%s\.[0-9a-f]{32}\.tmp$" % re.escape(os.path.basename(self.path)))
-        with contextlib.suppress(OSError):
-            for entry in os.listdir(self.folder):
-                if pattern.match(entry):
-                    with contextlib.suppress(OSError):
-                        os.unlink(os.path.join(self.folder, entry))
+        """Remove the temporary files that killed runs left beside the file (call with the lock held)."""
+        remove_temporaries(self.path)

@@ -1,7 +1,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Shared fixtures of the unit tests: a local HTTPS server (127.0.0.1 only), a fake clock, a
-scripted requests session, and helpers to run AnsibleModule code with patched arguments.
+scripted requests session, a client certificate, and helpers to run AnsibleModule code with patched
+arguments.
 
 No test reaches beyond 127.0.0.1.
 """
@@ -9,6 +10,7 @@ No test reaches beyond 127.0.0.1.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import http.server
 import json
 import os
@@ -19,6 +21,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 # -------------------------------------------------------------------------------------------------
 # Local HTTPS server
@@ -268,3 +274,26 @@ def write_private(path: str, content: str) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(content)
     return path
+
+
+# -------------------------------------------------------------------------------------------------
+# A client certificate
+# -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cert_material():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pc-test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert

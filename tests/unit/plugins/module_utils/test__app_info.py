@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _app_info
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils._graph import parse_datetime
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._timestamps import parse_datetime
 
 NOW = parse_datetime("2026-06-01T00:00:00Z")
 

@@ -1,189 +1,39 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Auth core: method selection, caller tokens, certificates, the persistent cache, and msal end to
-end against a tiny local HTTPS stand-in of OIDC discovery + the v2 token endpoint (127.0.0.1)."""
+"""Access tokens: caller-supplied tokens, and msal end to end against a tiny local HTTPS stand-in of
+OIDC discovery + the v2 token endpoint (127.0.0.1)."""
 
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import json
 import os
-import stat
-import threading
 import time
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _auth, _http, _ids
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils._clouds import CLOUDS
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _auth, _credentials, _http, _ids
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._errors import (
     AuthenticationError,
     ConfigurationError,
 )
 from tests.unit.conftest import json_reply, write_private
-
-TENANT = "11111111-2222-3333-4444-555555555555"
-CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
-OTHER_CLIENT = "bbbbbbbb-cccc-dddd-eeee-ffffffffffff"
-SECRET = "Xy7~secret.VALUE_abcdefghijklmnopqrstu"
-PUBLIC = CLOUDS["public"]
-USGOV = CLOUDS["usgov"]
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def make_jwt(claims: dict, header: dict | None = None) -> str:
-    head = header or {"alg": "RS256", "typ": "JWT"}
-    return "%s.%s.%s" % (b64url(json.dumps(head).encode()), b64url(json.dumps(claims).encode()), b64url(b"sig"))
-
-
-def jwt_part(token: str, index: int) -> dict:
-    part = token.split(".")[index]
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-
-
-# -------------------------------------------------------------------------------------------------
-# Method selection
-# -------------------------------------------------------------------------------------------------
-
-FULL = dict(
-    tenant_id=TENANT,
-    client_id=CLIENT,
-    client_secret=SECRET,
-    client_certificate_path="/c.pem",
-    federated_token_file="/token",
-    managed_identity="system",
-    access_token="a.b.c",
+from tests.unit.plugins.module_utils.auth_helpers import (
+    CLIENT,
+    OTHER_CLIENT,
+    PUBLIC,
+    SECRET,
+    TENANT,
+    USGOV,
+    b64url,
+    jwt_part,
+    make_jwt,
+    mode,
+    pem_file,
+    pfx_file,
 )
-
-
-@pytest.mark.parametrize(
-    ("drop", "expected"),
-    [
-        ((), "access_token"),
-        (("access_token",), "client_certificate"),
-        (("access_token", "client_certificate_path"), "client_secret"),
-        (("access_token", "client_certificate_path", "client_secret"), "workload_identity"),
-        (("access_token", "client_certificate_path", "client_secret", "federated_token_file"), "managed_identity"),
-    ],
-)
-def test_auto_precedence(drop, expected):
-    creds = _auth.Credentials(**{k: v for k, v in FULL.items() if k not in drop})
-    method, warnings = _auth.select_auth_method(creds)
-    assert method == expected
-    if expected != "managed_identity":
-        assert warnings and "auth_method=auto uses" in warnings[0]
-
-
-def test_auto_single_credential_has_no_warning():
-    method, warnings = _auth.select_auth_method(
-        _auth.Credentials(tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET)
-    )
-    assert (method, warnings) == ("client_secret", [])
-
-
-def test_auto_without_credentials_names_options_and_env_vars():
-    with pytest.raises(ConfigurationError) as err:
-        _auth.select_auth_method(_auth.Credentials(tenant_id=TENANT, client_id=CLIENT))
-    text = err.value.to_message()
-    for name in (
-        "client_secret (or AZURE_CLIENT_SECRET)",
-        "AZURE_CLIENT_CERTIFICATE_PATH",
-        "AZURE_FEDERATED_TOKEN_FILE",
-        "managed_identity",
-        "access_token",
-    ):
-        assert name in text
-
-
-@pytest.mark.parametrize(
-    ("method", "option"),
-    [
-        ("client_secret", "client_secret"),
-        ("client_certificate", "client_certificate_path"),
-        ("workload_identity", "federated_token_file"),
-        ("managed_identity", "managed_identity"),
-        ("access_token", "access_token"),
-    ],
-)
-def test_explicit_method_needs_its_credential(method, option):
-    creds = _auth.Credentials(tenant_id=TENANT, client_id=CLIENT, auth_method=method)
-    with pytest.raises(ConfigurationError) as err:
-        _auth.select_auth_method(creds)
-    assert err.value.option == option
-
-
-def test_explicit_method_overrides_precedence():
-    method, _warnings = _auth.select_auth_method(_auth.Credentials(**FULL, auth_method="client_secret"))
-    assert method == "client_secret"
-
-
-@pytest.mark.parametrize("missing", ["tenant_id", "client_id"])
-def test_app_credentials_need_tenant_and_client(missing):
-    values = dict(tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET)
-    values[missing] = None
-    with pytest.raises(ConfigurationError) as err:
-        _auth.select_auth_method(_auth.Credentials(**values))
-    assert err.value.option == missing
-    assert "AZURE_" in err.value.to_message()
-
-
-@pytest.mark.parametrize("tenant", ["common", "organizations", "a/b", "x y", "../etc", "contoso..com"])
-def test_bad_tenant_ids_are_refused(tenant):
-    with pytest.raises(ConfigurationError):
-        _auth.select_auth_method(_auth.Credentials(tenant_id=tenant, client_id=CLIENT, client_secret=SECRET))
-
-
-@pytest.mark.parametrize("tenant", [TENANT, "contoso.onmicrosoft.com", "contoso.partner.onmschina.cn"])
-def test_good_tenant_ids(tenant):
-    assert (
-        _auth.select_auth_method(_auth.Credentials(tenant_id=tenant, client_id=CLIENT, client_secret=SECRET))[0]
-        == "client_secret"
-    )
-
-
-def test_client_id_must_be_a_guid():
-    with pytest.raises(ConfigurationError) as err:
-        _auth.select_auth_method(_auth.Credentials(tenant_id=TENANT, client_id="my-app", client_secret=SECRET))
-    assert err.value.option == "client_id"
-
-
-@pytest.mark.parametrize(
-    "value,ok", [("system", True), ("SYSTEM", True), (CLIENT, True), ("/subscriptions/x/rg/y", True), ("mine", False)]
-)
-def test_managed_identity_values(value, ok):
-    creds = _auth.Credentials(managed_identity=value)
-    if ok:
-        assert _auth.select_auth_method(creds)[0] == "managed_identity"
-    else:
-        with pytest.raises(ConfigurationError):
-            _auth.select_auth_method(creds)
-
-
-def test_certificate_password_without_certificate_warns():
-    _method, warnings = _auth.select_auth_method(
-        _auth.Credentials(tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET, client_certificate_password="pw")
-    )
-    assert any("client_certificate_password is ignored" in w for w in warnings)
-
-
-def test_unknown_auth_method():
-    with pytest.raises(ConfigurationError):
-        _auth.select_auth_method(_auth.Credentials(auth_method="kerberos"))
-
-
-def test_credentials_repr_hides_secrets():
-    text = repr(_auth.Credentials(**FULL))
-    assert SECRET not in text and "a.b.c" not in text
 
 
 # -------------------------------------------------------------------------------------------------
@@ -247,198 +97,12 @@ def test_non_jwt_access_token_only_warns(token):
 def test_token_provider_with_access_token_makes_no_request(tmp_path):
     token = make_jwt({"aud": "https://graph.microsoft.us", "exp": time.time() + 3600})
     provider = _auth.TokenProvider(
-        cloud=USGOV, credentials=_auth.Credentials(access_token=token), http=None, cache_dir=str(tmp_path / "c")  # type: ignore[arg-type]
+        cloud=USGOV, credentials=_credentials.Credentials(access_token=token), http=None, cache_dir=str(tmp_path / "c")  # type: ignore[arg-type]
     )
     assert provider.get_token("https://graph.microsoft.us") == token
     with pytest.raises(AuthenticationError):
         provider.get_token(USGOV.partner_center_resource)
     assert not (tmp_path / "c").exists()
-
-
-# -------------------------------------------------------------------------------------------------
-# Certificates
-# -------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def cert_material():
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pc-test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def pem_file(tmp_path, key, cert, password=None, name="cert.pem"):
-    enc = serialization.BestAvailableEncryption(password.encode()) if password else serialization.NoEncryption()
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
-    path = tmp_path / name
-    path.write_bytes(key_pem + cert.public_bytes(serialization.Encoding.PEM))
-    return str(path)
-
-
-def pfx_file(tmp_path, key, cert, password):
-    path = tmp_path / "cert.pfx"
-    enc = serialization.BestAvailableEncryption(password.encode()) if password else serialization.NoEncryption()
-    path.write_bytes(pkcs12.serialize_key_and_certificates(b"pc", key, cert, None, enc))
-    return str(path)
-
-
-def test_load_pem_certificate(tmp_path, cert_material):
-    key, cert = cert_material
-    loaded = _auth.load_certificate(pem_file(tmp_path, key, cert), None)
-    assert loaded.sha256_thumbprint == cert.fingerprint(hashes.SHA256()).hex().upper()
-    assert loaded.sha1_thumbprint == cert.fingerprint(hashes.SHA1()).hex().upper()
-    assert "BEGIN CERTIFICATE" in loaded.client_credential["public_certificate"]
-    assert "PRIVATE KEY" in loaded.client_credential["private_key"]
-    assert "passphrase" not in loaded.client_credential
-
-
-def test_load_encrypted_pem(tmp_path, cert_material):
-    key, cert = cert_material
-    path = pem_file(tmp_path, key, cert, password="pw")
-    assert _auth.load_certificate(path, "pw").client_credential["passphrase"] == "pw"
-    with pytest.raises(ConfigurationError) as err:
-        _auth.load_certificate(path, None)
-    assert "encrypted: set client_certificate_password" in err.value.to_message()
-    with pytest.raises(ConfigurationError) as err:
-        _auth.load_certificate(path, "wrong")
-    assert "wrong client_certificate_password" in err.value.to_message()
-
-
-def test_load_pfx(tmp_path, cert_material):
-    key, cert = cert_material
-    path = pfx_file(tmp_path, key, cert, "pfxpw")
-    loaded = _auth.load_certificate(path, "pfxpw")
-    assert loaded.client_credential == {"private_key_pfx_path": path, "public_certificate": True, "passphrase": "pfxpw"}
-    with pytest.raises(ConfigurationError) as err:
-        _auth.load_certificate(path, "nope")
-    assert err.value.option == "client_certificate_password"
-
-
-def test_pem_without_certificate_or_with_foreign_key(tmp_path, cert_material):
-    key, cert = cert_material
-    only_key = tmp_path / "key.pem"
-    only_key.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    with pytest.raises(ConfigurationError, match="both the private key and the certificate"):
-        _auth.load_certificate(str(only_key), None)
-    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    with pytest.raises(ConfigurationError, match="does not belong"):
-        _auth.load_certificate(pem_file(tmp_path, other, cert, name="mismatch.pem"), None)
-    with pytest.raises(ConfigurationError, match="Cannot read"):
-        _auth.load_certificate(str(tmp_path / "missing.pem"), None)
-
-
-# -------------------------------------------------------------------------------------------------
-# Cache primitives
-# -------------------------------------------------------------------------------------------------
-
-
-def mode(path) -> int:
-    return stat.S_IMODE(os.stat(path).st_mode)
-
-
-def test_private_dir_is_created_0700_and_shared_dirs_refused(tmp_path):
-    warnings = []
-    path = _auth.TokenCacheStore.open_folder(str(tmp_path / "a" / "b"), strict=True, warnings=warnings)
-    assert mode(path) == 0o700 and warnings == []
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    os.chmod(shared, 0o777)
-    with pytest.raises(ConfigurationError, match="can be written by group and others") as caught:
-        _auth.TokenCacheStore.open_folder(str(shared), strict=True, warnings=warnings)
-    assert caught.value.option == "token_cache"
-    # The default location (not chosen by the user): a warning, and no cache for this task.
-    assert _auth.TokenCacheStore.open_folder(str(shared), strict=False, warnings=warnings) is None
-    [warning] = warnings
-    assert str(shared) in warning and "not used" in warning
-
-
-def test_default_cache_dir_follows_xdg(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert _auth.default_cache_dir() == str(tmp_path / "partnercenter.national_cloud")
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert _auth.default_cache_dir() == str(tmp_path / "home" / ".cache" / "partnercenter.national_cloud")
-
-
-def test_salt_is_random_stable_and_private(tmp_path):
-    directory = _auth.TokenCacheStore.open_folder(str(tmp_path / "c"), strict=True, warnings=[])
-    salt = _auth.TokenCacheStore.salt(directory)
-    assert len(salt) == 32 and _auth.TokenCacheStore.salt(directory) == salt
-    assert mode(os.path.join(directory, "salt")) == 0o600
-    assert os.listdir(directory) == ["salt"]
-
-
-def test_http_cache_round_trip_keeps_only_successful_gets():
-    class Resp:
-        def __init__(self, status, text):
-            self.status_code, self.text, self.headers = status, text, {"content-type": "application/json"}
-
-    mapping = {
-        "GET https://h/t/v2.0/.well-known/openid-configuration hash=abc 2xx": Resp(200, '{"token_endpoint": "x"}'),
-        "POST https://h/t/oauth2/v2.0/token hash=%s 400" % hashlib.sha256(SECRET.encode()).hexdigest(): Resp(400, "{}"),
-        "_index_": (
-            [[2, 1, "GET https://h/t/v2.0/.well-known/openid-configuration hash=abc 2xx"], [2, 1, "POST x"]],
-            {"GET https://h/t/v2.0/.well-known/openid-configuration hash=abc 2xx": [2, 1], "POST x": [2, 1]},
-        ),
-    }
-    data = _auth.dump_http_cache(mapping)
-    assert b"POST" not in data and b"400" not in data
-    loaded = _auth.load_http_cache(data)
-    key = "GET https://h/t/v2.0/.well-known/openid-configuration hash=abc 2xx"
-    assert loaded[key].status_code == 200 and loaded[key].text == '{"token_endpoint": "x"}'
-    assert loaded["_index_"] == ([[2, 1, key]], {key: [2, 1]})
-
-
-@pytest.mark.parametrize("content", [None, b"", b"garbage", b'{"format": 2}', b'{"format": 1}', b"\x80\x81"])
-def test_corrupt_http_cache_starts_empty(content):
-    assert _auth.load_http_cache(content) == {}
-
-
-def test_lock_serialises_holders(tmp_path):
-    directory = _auth.TokenCacheStore.open_folder(str(tmp_path / "c"), strict=True, warnings=[])
-    first = _auth.TokenCacheStore(directory, ["k"])
-    second = _auth.TokenCacheStore(directory, ["k"])
-    events = []
-    entered = threading.Event()
-
-    def hold():
-        with first.locked():
-            entered.set()
-            events.append("first-in")
-            time.sleep(0.3)
-            events.append("first-out")
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    entered.wait(5)
-    with second.locked():
-        events.append("second-in")
-    thread.join()
-    assert events == ["first-in", "first-out", "second-in"]
-    assert mode(first.lock_path) == 0o600
-
-
-def test_lock_gives_up_waiting_after_timeout(tmp_path):
-    directory = _auth.TokenCacheStore.open_folder(str(tmp_path / "c"), strict=True, warnings=[])
-    holder = _auth.TokenCacheStore(directory, ["k"])
-    waiter = _auth.TokenCacheStore(directory, ["k"], lock_timeout=0.1)
-    with holder.locked(), waiter.locked():
-        assert waiter.directory is None  # carries on without the cache files
-    [warning] = waiter.warnings
-    assert "is locked by" in warning and "not used" in warning
 
 
 # -------------------------------------------------------------------------------------------------
@@ -547,7 +211,7 @@ def new_process_provider(idp, cache_dir, *, cloud=PUBLIC, **creds):
     values = dict(tenant_id=TENANT, client_id=CLIENT)
     values.update(creds)
     provider = _auth.TokenProvider(
-        cloud=cloud, credentials=_auth.Credentials(**values), http=http, authority_host=idp.base, cache_dir=cache_dir
+        cloud=cloud, credentials=_credentials.Credentials(**values), http=http, authority_host=idp.base, cache_dir=cache_dir
     )
     return provider, session
 

@@ -89,13 +89,6 @@ def test_china_keeps_legacy_authority_alias():
     assert "https://login.chinacloudapi.cn" in _clouds.CLOUDS["china"].legacy_authority_hosts
 
 
-@pytest.mark.parametrize("name", ["public", "usgov", "usgov_dod", "china"])
-def test_scopes_use_the_cloud_resource(name):
-    cloud = _clouds.CLOUDS[name]
-    assert cloud.graph_scope == EXPECTED[name]["graph_resource"] + "/.default"
-    assert cloud.partner_center_scope == EXPECTED[name]["partner_center_resource"] + "/.default"
-
-
 def test_clouds_are_frozen():
     with pytest.raises(Exception):
         _clouds.CLOUDS["public"].graph_endpoint = "https://example.com"  # type: ignore[misc]
@@ -251,13 +244,6 @@ def test_override_refused(cloud, option, url, fragment):
         _clouds.check_endpoint_override(cloud, option, url)
     assert fragment in err.value.to_message()
     assert err.value.option == option
-
-
-def test_accepted_names_cover_every_alias():
-    names = _clouds.accepted_names()
-    for cloud in _clouds.CLOUDS.values():
-        assert cloud.name in names
-        assert set(cloud.aliases) <= set(names)
 
 
 def test_aliases_are_unambiguous():

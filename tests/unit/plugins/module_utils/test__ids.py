@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _auth, _ids, _permissions
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _credentials, _ids, _permissions
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._errors import ConfigurationError
 
 GUID = "7ab1d382-f21e-4acd-a863-ba3e13f7da61"
@@ -42,19 +42,19 @@ SECRET = "not-a-real-secret"
 def test_auth_refuses_a_guid_with_a_newline(option):
     params = {"tenant_id": GUID, "client_id": GUID, "client_secret": SECRET, option: GUID + "\n"}
     with pytest.raises(ConfigurationError) as caught:
-        _auth.select_auth_method(_auth.Credentials(**params))
+        _credentials.select_auth_method(_credentials.Credentials(**params))
     assert caught.value.option == option
 
 
 @pytest.mark.parametrize("tenant", ["contoso.onmicrosoft.com\n", "contoso.onmicrosoft.com "])
 def test_auth_refuses_a_tenant_domain_with_trailing_whitespace(tenant):
     with pytest.raises(ConfigurationError):
-        _auth.validate_tenant_id(tenant)
+        _credentials.validate_tenant_id(tenant)
 
 
 def test_managed_identity_client_id_with_a_newline_is_refused():
     with pytest.raises(ConfigurationError) as caught:
-        _auth.select_auth_method(_auth.Credentials(managed_identity=GUID + "\n"))
+        _credentials.select_auth_method(_credentials.Credentials(managed_identity=GUID + "\n"))
     assert caught.value.option == "managed_identity"
 
 

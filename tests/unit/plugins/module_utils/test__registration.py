@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+from types import SimpleNamespace
 
 import pytest
 
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _registration
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._clouds import CLOUDS
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._errors import ConfigurationError
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils._graph import parse_datetime
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._remote_stores import open_webapp_store
 
 APP = {"displayName": "Partner web", "appId": "5b2e1d0c-3f5a-4c1e-9a4e-0d9f2c6a7b11"}
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -26,6 +27,11 @@ def test_instructions_name_the_clouds_portal_the_path_and_the_app(cloud, portal)
     assert portal in text and _registration.PORTAL_PATH in text and APP["appId"] in text and "'Partner web'" in text
 
 
+def webapp_credentials(params, *args, **kwargs):
+    """_registration.webapp_credentials as the modules call it: with the store that the options name."""
+    return _registration.webapp_credentials(params, *args, store=open_webapp_store(SimpleNamespace(params=params)), **kwargs)
+
+
 def secret_params(**params):
     base = {"webapp_client_secret": None, "webapp_secret_file": None, "webapp_certificate_path": None,
             "webapp_certificate_password": None}
@@ -34,7 +40,7 @@ def secret_params(**params):
 
 
 def test_credentials_from_the_secret_option():
-    credentials, key_id, missing = _registration.webapp_credentials(secret_params(webapp_client_secret="abc~s3cret"), TENANT, APP["appId"])
+    credentials, key_id, missing = webapp_credentials(secret_params(webapp_client_secret="abc~s3cret"), TENANT, APP["appId"])
     assert credentials.client_id == APP["appId"] and credentials.client_secret == "abc~s3cret" and key_id is None
     assert credentials.auth_method == "client_secret" and "abc~s3cret" not in repr(credentials) and missing == ""
 
@@ -42,7 +48,7 @@ def test_credentials_from_the_secret_option():
 def test_credentials_from_the_secret_file(tmp_path):
     path = tmp_path / "web.json"
     path.write_text(json.dumps({"app_id": APP["appId"].upper(), "key_id": "k1", "secret": "s3cret"}), encoding="utf-8")
-    credentials, key_id, missing = _registration.webapp_credentials(secret_params(webapp_secret_file=str(path)), TENANT, APP["appId"])
+    credentials, key_id, missing = webapp_credentials(secret_params(webapp_secret_file=str(path)), TENANT, APP["appId"])
     assert credentials.client_secret == "s3cret" and key_id == "k1" and missing == ""
 
 
@@ -58,14 +64,14 @@ def test_bad_secret_files(tmp_path, content, message):
     if content is not None:
         path.write_text(content, encoding="utf-8")
     with pytest.raises(ConfigurationError, match=message) as caught:
-        _registration.webapp_credentials(secret_params(webapp_secret_file=str(path)), TENANT, APP["appId"])
+        webapp_credentials(secret_params(webapp_secret_file=str(path)), TENANT, APP["appId"])
     assert "Zq9-value" not in str(caught.value)
 
 
 def test_a_missing_secret_file_in_check_mode_is_said_not_raised(tmp_path):
     path = tmp_path / "web.json"
-    credentials, key_id, missing = _registration.webapp_credentials(secret_params(webapp_secret_file=str(path)), TENANT,
-                                                                    APP["appId"], check_mode=True)
+    credentials, key_id, missing = webapp_credentials(secret_params(webapp_secret_file=str(path)), TENANT,
+                                                      APP["appId"], check_mode=True)
     assert credentials.client_secret is None and key_id is None and "does not exist" in missing
 
 
@@ -75,33 +81,12 @@ def test_secret_files_that_are_not_regular_files_are_refused_at_once(tmp_path, s
     if special == "fifo":
         os.mkfifo(path)
     with pytest.raises(ConfigurationError, match="not a regular file"):
-        _registration.webapp_credentials(secret_params(webapp_secret_file=path), TENANT, APP["appId"])
+        webapp_credentials(secret_params(webapp_secret_file=path), TENANT, APP["appId"])
 
 
 def test_certificate_credentials():
-    credentials, dummy, dummy2 = _registration.webapp_credentials(secret_params(webapp_certificate_path="/x.pem"), TENANT, APP["appId"])
+    credentials, dummy, dummy2 = webapp_credentials(secret_params(webapp_certificate_path="/x.pem"), TENANT, APP["appId"])
     assert credentials.auth_method == "client_certificate" and credentials.client_certificate_path == "/x.pem"
-
-
-NOW = parse_datetime("2026-06-01T00:00:00Z")
-
-
-@pytest.mark.parametrize("start, end, valid", [
-    ("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", True),
-    ("2026-01-01T00:00:00Z", "2026-05-31T23:59:59Z", False),     # expired
-    ("2026-06-01T00:04:00Z", "2027-01-01T00:00:00Z", True),      # starts within the 5-minute clock skew
-    ("2026-06-02T00:00:00Z", "2027-01-01T00:00:00Z", False),     # not yet valid
-    (None, None, True),
-    ("2026-01-01T00:00:00.1234567Z", "2027-01-01T00:00:00.1234567Z", True),  # Graph's 7 fraction digits
-])
-def test_validity_window(start, end, valid):
-    assert _registration._valid_now({"startDateTime": start, "endDateTime": end}, NOW) is valid
-
-
-@pytest.mark.parametrize("value, expected", [("2021-09-09T19:50:29Z", 1631217029.0), ("2021-09-09T19:50:29.3086381Z", 1631217029.308638),
-                                             ("2021-09-09T19:50:29+00:00", 1631217029.0), ("", None), (None, None), ("soon", None)])
-def test_parse_datetime(value, expected):
-    assert parse_datetime(value) == expected
 
 
 class Unreachable:

@@ -12,7 +12,7 @@ import time
 import pytest
 import yaml
 
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _http, _secrets
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _http, _secret_plan
 from ansible_collections.partnercenter.national_cloud.plugins.modules import pc_app_secret
 from tests.unit.conftest import ScriptedSession
 from tests.unit.plugins.module_utils.test__secrets import FakeGraph
@@ -70,7 +70,7 @@ def test_documentation_matches_argument_spec(monkeypatch):
     ret = yaml.safe_load(pc_app_secret.RETURN)
     assert {"key_id", "display_name", "hint", "start_date_time", "end_date_time", "days_to_expiry", "dest", "action",
             "retired_key_ids", "secrets", "secret_text"} <= set(ret)
-    assert set(ret["action"]["sample"].split()) <= set(_secrets.ACTIONS)
+    assert set(ret["action"]["sample"].split()) <= set(_secret_plan.ACTIONS)
 
 
 def args(**extra):
