@@ -322,6 +322,18 @@ def with_vault_environment(store: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     return settings
 
 
+def claim_window(lock_timeout: float, params: t.Mapping[str, t.Any]) -> float:
+    """How long another runner's claim on a shared store counts as in flight: at least ``lock_timeout``, and
+    never less than its addPassword may still run (retries for retry_timeout, then one more request).
+
+    After the window a claim is taken as abandoned by a run that died, and a secret matching it as lost,
+    which the store's next addition removes. A shorter window could remove the secret of a runner whose
+    addPassword is still being retried, just before it stores the value (it assumes runners share the
+    default or the same retry_timeout and request_timeout).
+    """
+    return max(float(lock_timeout), float(params.get("retry_timeout") or 0) + float(params.get("request_timeout") or 0))
+
+
 def open_store(module: t.Any, store: t.Mapping[str, t.Any], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
                option: str = "store") -> SecretStore:
     """The store a ``store`` option describes (already checked with check_store_option)."""
@@ -330,6 +342,8 @@ def open_store(module: t.Any, store: t.Mapping[str, t.Any], *, lock_timeout: flo
         file_store = FileStore.from_option(store["path"], lock_timeout=lock_timeout)
         file_store.option = option
         return file_store
+    # Shared stores have no lock: runners see each other's claims instead (file stores take turns).
+    lock_timeout = claim_window(lock_timeout, module.params)
     if kind == "azure_key_vault":
         cloud = module.cloud
         vault_url = check_key_vault_url(cloud, "%s.vault_url" % option, store["vault_url"])

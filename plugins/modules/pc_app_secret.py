@@ -137,6 +137,9 @@ options:
     description:
       - Seconds a run waits for another run that manages the same O(dest) (holding its lock file) before it fails, naming
         the process that holds the lock. Nothing is changed by a run that times out.
+      - With a shared O(store) (Key Vault, Vault), how long another runner's claim counts as in flight, and is waited for;
+        never less than O(retry_timeout) plus O(request_timeout), the longest its addPassword can still run. An older
+        claim was left by a run that died, and a secret matching it is removed as lost once a new value is stored.
     type: int
     default: 120
   dest:

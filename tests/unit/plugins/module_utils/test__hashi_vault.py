@@ -22,6 +22,7 @@ from ansible_collections.partnercenter.national_cloud.plugins.module_utils._http
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._remote_stores import (
     HashiVaultStore,
     check_store_option,
+    claim_window,
     open_store,
 )
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._secret_stores import (
@@ -219,6 +220,18 @@ def test_open_store_wraps_a_refused_approle_sign_in(monkeypatch):
     text = caught.value.to_message()
     assert text.startswith("Could not sign in to the Vault server with the AppRole") and "invalid role or secret ID" in text
     assert "wrong-secret-id" not in text
+
+
+def test_a_shared_store_counts_a_claim_in_flight_while_its_add_password_may_still_run():
+    """A claim is taken as abandoned (and a secret matching it as lost) only once the claimant's addPassword,
+    retried for retry_timeout plus one request, cannot still be running."""
+    settings = check_store_option({"type": "hashi_vault", "url": URL, "path": "pc/web", "token": TOKEN,
+                                   "engine_mount_point": "secret"})
+    module = FakeModule()
+    module.params = {**FakeModule.params, "retry_timeout": 120, "request_timeout": 30}
+    assert open_store(module, settings, lock_timeout=120).lock_timeout == 150
+    assert open_store(module, settings, lock_timeout=600).lock_timeout == 600
+    assert claim_window(5, {"retry_timeout": 0, "request_timeout": 5}) == 5
 
 
 # check_store_option ------------------------------------------------------------------------------------
