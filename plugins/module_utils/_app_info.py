@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 import typing as t
 
-from ._applications import APPLICATION_KEYS, TARGET_APPLICATION_SPEC, find_target_application
+from ._applications import APPLICATION_KEYS, find_target_application
 from ._errors import AuthenticationError, ConfigurationError, ServiceError
 from ._expiry import expiry_status
 from ._permissions import (
@@ -31,6 +31,7 @@ from ._permissions import (
 )
 from ._registration import RegistrationCheck, webapp_credentials
 from ._remote_stores import open_webapp_store
+from ._specs import TARGET_APPLICATION_SPEC
 
 if t.TYPE_CHECKING:  # pragma: no cover - annotations only: domain files do not import the module layer
     from ._module import PartnerCenterModule

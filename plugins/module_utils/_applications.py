@@ -386,25 +386,13 @@ def describe(app: t.Mapping[str, t.Any]) -> str:
     return "%r (appId %s, id %s)" % (app.get("displayName"), app.get("appId"), app.get("id"))
 
 
-# The options that designate one existing application, for the modules that act on one
-# (pc_aad_permissions, pc_app_secret, ...); documented by the doc fragment target_application.
-TARGET_APPLICATION_SPEC: dict[str, dict[str, t.Any]] = {
-    "object_id": {"type": "str"},
-    "app_id": {"type": "str"},
-    "unique_name": {"type": "str"},
-    "display_name": {"type": "str"},
-}
-TARGET_APPLICATION_MUTUALLY_EXCLUSIVE = [("object_id", "app_id", "unique_name", "display_name")]
-TARGET_APPLICATION_REQUIRED_ONE_OF = [("object_id", "app_id", "unique_name", "display_name")]
-
-
 def find_target_application(
     module: PartnerCenterModule,
     *,
     select: t.Sequence[str] = APPLICATION_SELECT,
     display_name_option: str = "display_name",
 ) -> dict[str, t.Any] | None:
-    """The application the TARGET_APPLICATION_SPEC options of a module designate, or None.
+    """The application the TARGET_APPLICATION_SPEC options (_specs) of a module designate, or None.
 
     ``select`` names the properties to read (keep ``uniqueName`` and ``displayName`` in it).
     ``display_name_option`` is the module's option for the application's display name, for a module

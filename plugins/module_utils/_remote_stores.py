@@ -41,24 +41,9 @@ from ._secret_stores import (
     StoreConflict,
     in_flight,
 )
+from ._specs import STORE_OPTION_SPEC, STORE_TYPES
 from ._timestamps import format_datetime, parse_datetime
 
-STORE_TYPES = ("file", "azure_key_vault", "hashi_vault")
-# Suboptions of the ``store`` option (and of webapp_secret_store), shared by the modules that read a store.
-STORE_OPTION_SPEC: dict[str, t.Any] = dict(
-    type=dict(type="str", required=True, choices=list(STORE_TYPES)),
-    path=dict(type="str"),
-    vault_url=dict(type="str"),
-    secret_name=dict(type="str"),
-    url=dict(type="str"),
-    engine_mount_point=dict(type="str", default="secret"),
-    auth_method=dict(type="str", default="token", choices=["token", "approle"]),
-    token=dict(type="str", no_log=True),
-    role_id=dict(type="str"),
-    secret_id=dict(type="str", no_log=True),
-    namespace=dict(type="str"),
-    ca_cert=dict(type="path", aliases=["ca_bundle"]),
-)
 REQUIRED_KEYS = {
     "file": ("path",),
     "azure_key_vault": ("vault_url", "secret_name"),

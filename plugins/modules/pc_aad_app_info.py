@@ -186,10 +186,14 @@ applications:
 """
 
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._app_info import run_pc_aad_app_info
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils._applications import TARGET_APPLICATION_SPEC
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._module import PartnerCenterModule
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils._remote_stores import STORE_OPTION_SPEC
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._permissions import PERMISSION_ENTRY_OPTIONS
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._specs import (
+    TARGET_APPLICATION_MUTUALLY_EXCLUSIVE,
+    TARGET_APPLICATION_SPEC,
+    WEBAPP_CREDENTIAL_SPEC,
+    WEBAPP_CREDENTIALS,
+)
 
 
 def main() -> None:
@@ -199,17 +203,12 @@ def main() -> None:
         filter=dict(type="str"),
         expected_permissions=dict(type="list", elements="dict", options=PERMISSION_ENTRY_OPTIONS),
         secret_expiry_days=dict(type="int", default=30, no_log=False),
-        webapp_client_secret=dict(type="str", no_log=True),
-        webapp_secret_file=dict(type="path"),
-        webapp_secret_store=dict(type="dict", options=STORE_OPTION_SPEC, no_log=False),
-        webapp_certificate_path=dict(type="path"),
-        webapp_certificate_password=dict(type="str", no_log=True),
+        **WEBAPP_CREDENTIAL_SPEC,
     )
     module = PartnerCenterModule(
         argument_spec,
         supports_check_mode=True,
-        mutually_exclusive=[("object_id", "app_id", "unique_name", "display_name"),
-                            ("webapp_client_secret", "webapp_secret_file", "webapp_secret_store", "webapp_certificate_path")],
+        mutually_exclusive=TARGET_APPLICATION_MUTUALLY_EXCLUSIVE + [WEBAPP_CREDENTIALS],
     )
     module.run(run_pc_aad_app_info)
 

@@ -274,16 +274,16 @@ changes:
     service_principals_created: []
 """
 
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils._applications import (
-    TARGET_APPLICATION_MUTUALLY_EXCLUSIVE,
-    TARGET_APPLICATION_REQUIRED_ONE_OF,
-    TARGET_APPLICATION_SPEC,
-)
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._module import PartnerCenterModule
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._permissions import (
     MODES,
     PERMISSION_ENTRY_OPTIONS,
     run_pc_aad_permissions,
+)
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._specs import (
+    TARGET_APPLICATION_MUTUALLY_EXCLUSIVE,
+    TARGET_APPLICATION_REQUIRED_ONE_OF,
+    TARGET_APPLICATION_SPEC,
 )
 
 

@@ -383,8 +383,8 @@ secret_text:
 """
 
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._module import PartnerCenterModule
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils._remote_stores import STORE_OPTION_SPEC
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._secrets import run_pc_app_secret
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._specs import STORE_OPTION_SPEC
 
 
 def main() -> None:

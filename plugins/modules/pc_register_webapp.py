@@ -171,35 +171,31 @@ polls:
   sample: 3
 """
 
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils._applications import (
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._module import PartnerCenterModule
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._registration import run_pc_register_webapp
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._specs import (
     TARGET_APPLICATION_MUTUALLY_EXCLUSIVE,
     TARGET_APPLICATION_REQUIRED_ONE_OF,
     TARGET_APPLICATION_SPEC,
+    WEBAPP_CREDENTIAL_SPEC,
+    WEBAPP_CREDENTIALS,
 )
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils._module import PartnerCenterModule
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils._remote_stores import STORE_OPTION_SPEC
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils._registration import run_pc_register_webapp
 
 
 def main() -> None:
     """Entry point."""
     argument_spec = dict(
         TARGET_APPLICATION_SPEC,
-        webapp_client_secret=dict(type="str", no_log=True),
-        webapp_secret_file=dict(type="path"),
-        webapp_secret_store=dict(type="dict", options=STORE_OPTION_SPEC, no_log=False),
-        webapp_certificate_path=dict(type="path"),
-        webapp_certificate_password=dict(type="str", no_log=True),
+        **WEBAPP_CREDENTIAL_SPEC,
         application_permission=dict(type="str", default="Directory.Read.All"),
         create_partner_center_service_principal=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=0),
     )
-    credentials = ("webapp_client_secret", "webapp_secret_file", "webapp_secret_store", "webapp_certificate_path")
     module = PartnerCenterModule(
         argument_spec,
         supports_check_mode=True,
-        mutually_exclusive=TARGET_APPLICATION_MUTUALLY_EXCLUSIVE + [credentials],
-        required_one_of=TARGET_APPLICATION_REQUIRED_ONE_OF + [credentials],
+        mutually_exclusive=TARGET_APPLICATION_MUTUALLY_EXCLUSIVE + [WEBAPP_CREDENTIALS],
+        required_one_of=TARGET_APPLICATION_REQUIRED_ONE_OF + [WEBAPP_CREDENTIALS],
     )
     module.run(run_pc_register_webapp)
 
