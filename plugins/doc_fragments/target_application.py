@@ -1,6 +1,11 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The options that designate one existing application (app registration)."""
+"""The options that designate one existing application (app registration).
+
+Their argument spec is module_utils/_specs.TARGET_APPLICATION_SPEC. pc_app_secret names the display name
+option app_display_name (its display_name is the secret's name) and writes these entries out with the
+same words; a unit test (tests/unit/plugins/doc_fragments/test_target_application.py) keeps them so.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,6 @@ options:
   object_id:
     description:
       - Object ID of the application (its C(id)).
-      - Exactly one of O(object_id), O(app_id), O(unique_name) and O(display_name) designates the application.
     type: str
   app_id:
     description:
@@ -26,5 +30,6 @@ options:
   display_name:
     description:
       - Exact display name of the application. More than one application with this name is an error that lists them.
+      - Exactly one of O(object_id), O(app_id), O(unique_name) and O(display_name) designates the application.
     type: str
 """

@@ -60,10 +60,11 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  # object_id, app_id, unique_name: the words of the doc fragment target_application, whose display_name is
+  # app_display_name here (tests/unit/plugins/doc_fragments/test_target_application.py keeps them the same).
   object_id:
     description:
       - Object ID of the application (its C(id)).
-      - Exactly one of O(object_id), O(app_id), O(unique_name) and O(app_display_name) designates the application.
     type: str
   app_id:
     description:
@@ -76,6 +77,7 @@ options:
   app_display_name:
     description:
       - Exact display name of the application. More than one application with this name is an error that lists them.
+      - Exactly one of O(object_id), O(app_id), O(unique_name) and O(app_display_name) designates the application.
       - In this module O(display_name) is the secret's name, so the application's display name has its own option.
     type: str
   display_name:
