@@ -25,6 +25,7 @@ extends_documentation_fragment:
   - partnercenter.national_cloud.attributes.info_module
   - partnercenter.national_cloud.attributes.actiongroup_all
   - partnercenter.national_cloud.target_application
+  - partnercenter.national_cloud.webapp_credentials
   - partnercenter.national_cloud.secret_store.webapp
 options:
   filter:
@@ -60,23 +61,6 @@ options:
       - Secrets and certificates that expire within this many days are reported as V(expiring).
     type: int
     default: 30
-  webapp_client_secret:
-    description:
-      - A client secret of the designated web app itself, to check its registration in Partner Center as
-        M(partnercenter.national_cloud.pc_register_webapp) does.
-    type: str
-  webapp_secret_file:
-    description:
-      - The secret file written by M(partnercenter.national_cloud.pc_app_secret), instead of O(webapp_client_secret).
-    type: path
-  webapp_certificate_path:
-    description:
-      - A certificate of the web app, instead of a secret.
-    type: path
-  webapp_certificate_password:
-    description:
-      - Password of O(webapp_certificate_path).
-    type: str
 notes:
   - "Microsoft Graph application permissions needed: C(Application.Read.All) and C(Directory.Read.All) (to read delegated
     grants); without the latter, consent of delegated permissions is reported as unknown (null)."

@@ -33,26 +33,9 @@ extends_documentation_fragment:
   - partnercenter.national_cloud.attributes
   - partnercenter.national_cloud.attributes.actiongroup_all
   - partnercenter.national_cloud.target_application
+  - partnercenter.national_cloud.webapp_credentials
   - partnercenter.national_cloud.secret_store.webapp
 options:
-  webapp_client_secret:
-    description:
-      - A client secret of the web app itself, used to ask Partner Center as the web app.
-    type: str
-  webapp_secret_file:
-    description:
-      - The file that M(partnercenter.national_cloud.pc_app_secret) wrote with O(partnercenter.national_cloud.pc_app_secret#module:dest).
-        Its secret is used as O(webapp_client_secret), without the value passing through Ansible variables, and its key
-        is the one whose validity is checked.
-    type: path
-  webapp_certificate_path:
-    description:
-      - A certificate of the web app (PEM with private key, or PFX), instead of a secret.
-    type: path
-  webapp_certificate_password:
-    description:
-      - Password of O(webapp_certificate_path).
-    type: str
   application_permission:
     description:
       - The application permission (Microsoft Graph or Windows Azure Active Directory) the web app must hold with admin
