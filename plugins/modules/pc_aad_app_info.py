@@ -96,7 +96,7 @@ applications:
   elements: dict
   contains:
     app_id:
-      description: Application (client) ID.
+      description: Application (client) ID of the application.
       type: str
       returned: always
       sample: 5b2e1d0c-3f5a-4c1e-9a4e-0d9f2c6a7b11
@@ -113,17 +113,19 @@ applications:
       type: str
       returned: always
     service_principal_id:
-      description: Object ID of the application's service principal, or null when it has none.
+      description: Object ID of the application's service principal; null when it does not exist.
       type: str
       returned: always
     permissions:
-      description: Requested permissions with C(api), C(api_app_id), C(value), C(id), C(type) (delegated or application),
-        C(display_name) and C(consented) (true, false, or null when consent could not be read).
+      description:
+        - The permissions the application requests (its C(requiredResourceAccess)), shaped like
+          RV(partnercenter.national_cloud.pc_aad_permissions#module:permissions).
+        - Their C(consented) comes from the grants and app role assignments that exist; null when the consent could not be read.
       type: list
       elements: dict
       returned: always
     consent_missing:
-      description: Requested permissions without admin consent, as "API - value (type)" labels.
+      description: 'Requested permissions without admin consent, as "API: permission (type)" labels.'
       type: list
       elements: str
       returned: always
