@@ -3,8 +3,8 @@
 # is not meant to be used by other collections.
 """Argument specs that several modules share, importable without loading any client code.
 
-Each constant is documented by a doc fragment (named next to it); the unit tests in
-tests/unit/plugins/doc_fragments keep the two in agreement. Nothing here is imported but typing.
+Each spec is documented by a doc fragment (named next to it); the unit tests in
+tests/unit/plugins/doc_fragments keep the two in agreement. This file imports nothing but typing.
 """
 
 from __future__ import annotations
