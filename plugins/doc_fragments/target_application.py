@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The options that designate one existing application (app registration).
 
-Their argument spec is module_utils/_specs.TARGET_APPLICATION_SPEC. pc_app_secret names the display name
-option app_display_name (its display_name is the secret's name) and writes these entries out with the
-same words; a unit test (tests/unit/plugins/doc_fragments/test_target_application.py) keeps them so.
+Their argument spec is module_utils/_specs.TARGET_APPLICATION_SPEC. pc_app_secret takes this fragment
+too, but its display_name is the secret's name: it overrides that entry and documents the application's
+display name as app_display_name, in this fragment's words (tests/unit/plugins/doc_fragments/test_target_application.py).
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ extends_documentation_fragment:
   - partnercenter.national_cloud.auth
   - partnercenter.national_cloud.attributes
   - partnercenter.national_cloud.attributes.actiongroup_all
+  - partnercenter.national_cloud.target_application
   - partnercenter.national_cloud.secret_store.store
 options:
   state:
@@ -60,20 +61,8 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  # object_id, app_id, unique_name: the words of the doc fragment target_application, whose display_name is
-  # app_display_name here (tests/unit/plugins/doc_fragments/test_target_application.py keeps them the same).
-  object_id:
-    description:
-      - Object ID of the application (its C(id)).
-    type: str
-  app_id:
-    description:
-      - Application (client) ID of the application.
-    type: str
-  unique_name:
-    description:
-      - Unique name of the application (see M(partnercenter.national_cloud.pc_aad_app)).
-    type: str
+  # object_id, app_id and unique_name come from the doc fragment target_application; its display_name is the
+  # application's, here app_display_name (same words, test_target_application.py), as display_name is the secret's.
   app_display_name:
     description:
       - Exact display name of the application. More than one application with this name is an error that lists them.

@@ -1,8 +1,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The doc fragment target_application, the spec _specs.TARGET_APPLICATION_SPEC and the modules that take
-them agree; pc_app_secret, whose display_name is the secret's, documents the same options in the same words
-with the display name as app_display_name."""
+them agree; pc_app_secret, whose display_name is the secret's, takes the fragment too, overrides its
+display_name and documents the application's display name as app_display_name in the fragment's words."""
 
 from __future__ import annotations
 
@@ -44,11 +44,11 @@ def test_modules_take_spec_and_fragment_together(monkeypatch, name):
     assert set(TARGET_APPLICATION_MUTUALLY_EXCLUSIVE) <= set(seen["kwargs"]["mutually_exclusive"])
 
 
-def test_pc_app_secret_documents_the_fragment_options_in_the_same_words(monkeypatch):
+def test_pc_app_secret_takes_the_fragment_with_its_display_name_as_app_display_name(monkeypatch):
     doc = documentation("pc_app_secret")
-    assert FRAGMENT not in doc["extends_documentation_fragment"]
-    for name in ("object_id", "app_id", "unique_name"):
-        assert doc["options"][name] == options()[name], name
+    assert FRAGMENT in doc["extends_documentation_fragment"]
+    assert not {"object_id", "app_id", "unique_name"} & set(doc["options"]), "documented by the fragment only"
+    assert "secret" in " ".join(doc["options"]["display_name"]["description"]), "its own display_name overrides the fragment's"
     own = doc["options"]["app_display_name"]
     shared = [line.replace("O(display_name)", "O(app_display_name)") for line in options()["display_name"]["description"]]
     assert own["description"][:len(shared)] == shared

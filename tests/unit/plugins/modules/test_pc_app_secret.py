@@ -53,16 +53,18 @@ def captured_spec(monkeypatch):
 
 def test_documentation_matches_argument_spec(monkeypatch):
     seen = captured_spec(monkeypatch)
-    from ansible_collections.partnercenter.national_cloud.plugins.doc_fragments import secret_store
+    from ansible_collections.partnercenter.national_cloud.plugins.doc_fragments import secret_store, target_application
 
     doc = yaml.safe_load(pc_app_secret.DOCUMENTATION)
-    _compare({**doc["options"], **yaml.safe_load(secret_store.ModuleDocFragment.STORE)["options"]}, seen["spec"])
+    application = yaml.safe_load(target_application.ModuleDocFragment.DOCUMENTATION)["options"]
+    _compare({**application, **doc["options"], **yaml.safe_load(secret_store.ModuleDocFragment.STORE)["options"]}, seen["spec"])
     assert seen["spec"]["key_id"]["no_log"] is False
     assert seen["kwargs"]["supports_check_mode"] is True
     assert doc["extends_documentation_fragment"] == [
         "partnercenter.national_cloud.auth",
         "partnercenter.national_cloud.attributes",
         "partnercenter.national_cloud.attributes.actiongroup_all",
+        "partnercenter.national_cloud.target_application",
         "partnercenter.national_cloud.secret_store.store",
     ]
     examples = yaml.safe_load(pc_app_secret.EXAMPLES)
