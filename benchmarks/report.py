@@ -128,6 +128,28 @@ def request_details(phase: dict[str, Any]) -> list[str]:
     return lines
 
 
+def startup_table(startup: dict[str, Any] | None) -> list[str]:
+    """Per module: what one task's process imports and compiles, and how long that takes (benchmarks/startup.py)."""
+    if not startup:
+        return []
+    lines = ["## Module start-up per task (real module runs under -X importtime)", "",
+             f"Hosts {', '.join(startup['hosts'])} (one per cloud), forks {startup['forks']}; counts are per process (the same in "
+             "every run unless marked), seconds the median. module_utils: collection files imported, each compiled from the "
+             "AnsiballZ zip. Import s: the sum of every import's own time (compiling included); CPU s: the whole module "
+             "process (user + system, importtime's overhead included).", "",
+             "| module | phase | runs | module_utils | third-party packages (modules) | import s | of which module_utils | of which third-party | CPU s |",
+             "|---|---|---:|---:|---|---:|---:|---:|---:|"]
+    for name, entry in startup["modules"].items():
+        same = "" if entry["same_imports_every_run"] else " (varies)"
+        third = ", ".join(f"{pkg} {count}" for pkg, count in entry["third_party"].items()) or "none"
+        lines.append(f"| {name} | {entry.get('phase', '')} | {entry['processes']} | {entry['module_utils_count']}{same} | {third} ({entry['third_party_modules']}) | "
+                     f"{_fmt(entry['import_s'], 3)} | {_fmt(entry['module_utils_s'], 3)} | {_fmt(entry['third_party_s'], 3)} | "
+                     f"{_fmt(entry['cpu_s'], 3)} |")
+    lines += ["", "module_utils imported per module: "
+              + "; ".join(f"{name}: {', '.join(entry['module_utils']) or 'none'}" for name, entry in startup["modules"].items()), ""]
+    return lines
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The whole report."""
     machine = result.get("machine", {})
@@ -193,6 +215,7 @@ def markdown(result: dict[str, Any]) -> str:
                f"compiles what it imports) | {imports['module_utils_compile_s']} |"] if "module_utils_compile_s" in imports else []), "",
             "Heaviest top-level packages under module_utils._module (cumulative, first import): "
             + ", ".join(f"{name} {value} s" for name, value in imports["heaviest_imports_s"].items()) + ".", ""]
+    out += startup_table(result.get("startup"))
     curve = result.get("forks_curve")
     out += ["## Forks (rerun phase)", ""]
     if curve:
@@ -250,6 +273,10 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
     rows.append(("identity requests per (tenant, client, resource)", _get(before, ("identity", "identity_requests_per_triple")),
                  _get(after, ("identity", "identity_requests_per_triple"))))
     rows.append(("import_time.module_utils_s", _get(before, ("import_time", "module_utils_s")), _get(after, ("import_time", "module_utils_s"))))
+    for name in sorted(set(_get(before, ("startup", "modules")) or {}) | set(_get(after, ("startup", "modules")) or {})):
+        for kind in ("module_utils_count", "third_party_modules", "import_s", "cpu_s"):
+            path = ("startup", "modules", name, kind)
+            rows.append((f"start-up {name} {kind}", _get(before, path), _get(after, path)))
     for name in sorted(set(_get(before, ("phases", "rerun", "per_module")) or {}) | set(_get(after, ("phases", "rerun", "per_module")) or {})):
         for kind in ("graph_reads", "graph_writes"):
             path = ("phases", "rerun", "per_module", name, "requests_per_invocation", kind)

@@ -14,7 +14,9 @@ each phase, samples the peak summed RSS of the ansible-playbook process tree, an
 beside it: the same inventory, forks and tasks per host, each module task replaced by
 ansible.builtin.ping (a real, trivial module) and each controller-only task by ansible.builtin.debug.
 `--forks-curve` adds the rerun phase at forks 1, 5 and 10. It also times the import of the module_utils
-in a fresh interpreter.
+in a fresh interpreter, and measures the start-up cost of one task per module on real module runs: the
+rerun once more on one host per cloud, each module process under `python -X importtime`
+(benchmarks/startup.py: module_utils files compiled, third-party packages imported, seconds).
 
 Results: benchmarks/results/latest.json and latest.md (the targets of the issue beside the measured
 numbers); `--compare FILE` prints the change against an earlier result file.
@@ -39,7 +41,7 @@ from typing import Any
 from tests.emulator.client import EmulatorProcess
 from tests.emulator.inventory import host_name, write_inventory
 
-from . import analysis, report
+from . import analysis, report, startup
 from .proctree import TreeSampler
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -161,14 +163,9 @@ def wait_for_quiet() -> float:
             return round(waited, 1)
 
 
-def run_playbook(workdir: Path, label: str, playbook: Path, inventory: Path, forks: int, extra: list[str],
-                 emulator_pid: int | None) -> dict[str, Any]:
-    """One ansible-playbook run: wall time, CPU of the whole tree, peak RSS, the callback's events, and
-    how much CPU everything else on the machine used meanwhile (other load makes wall times noisy)."""
-    events_path = workdir / f"{label}.events.jsonl"
-    output_path = workdir / f"{label}.log"
-    events_path.unlink(missing_ok=True)
-    env = {
+def ansible_env(workdir: Path, events_path: Path) -> dict[str, str]:
+    """The environment of every Ansible run of the benchmark."""
+    return {
         **os.environ,
         "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH),
         "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACK_DIR),
@@ -179,6 +176,16 @@ def run_playbook(workdir: Path, label: str, playbook: Path, inventory: Path, for
         "ANSIBLE_LOCAL_TEMP": str(workdir / "ansible-local-tmp"),
         "ANSIBLE_REMOTE_TMP": str(workdir / "ansible-remote-tmp"),
     }
+
+
+def run_playbook(workdir: Path, label: str, playbook: Path, inventory: Path, forks: int, extra: list[str],
+                 emulator_pid: int | None) -> dict[str, Any]:
+    """One ansible-playbook run: wall time, CPU of the whole tree, peak RSS, the callback's events, and
+    how much CPU everything else on the machine used meanwhile (other load makes wall times noisy)."""
+    events_path = workdir / f"{label}.events.jsonl"
+    output_path = workdir / f"{label}.log"
+    events_path.unlink(missing_ok=True)
+    env = ansible_env(workdir, events_path)
     command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), "--forks", str(forks),
                str(playbook), *extra]
     waited = wait_for_quiet()
@@ -301,6 +308,32 @@ def forks_curve(emulator: EmulatorProcess, workdir: Path, inventory: Path, hosts
                       "requests_per_tenant": analysis.per_tenant(counts, len(hosts)),
                       "tenants_per_s": round(len(hosts) / run["wall_s"], 2)})
     return curve
+
+
+def measure_startup(workdir: Path, inventory: Path, tenants: list[dict[str, Any]], phase_args: dict[str, tuple[str, list[str]]]) -> dict[str, Any]:
+    """The start-up cost of one task per module (benchmarks/startup.py): the rerun once more on the first
+    host of each cloud, each module process run with -X importtime through an interpreter wrapper; the
+    audit the same way for the modules only it runs; ansible.builtin.ping the same way as the floor."""
+    hosts = startup.sample_hosts(tenants, host_name)
+    modules: dict[str, Any] = {}
+    for phase in ("rerun", "audit"):
+        wrapper, out = startup.write_wrapper(workdir, phase)
+        playbook, extra = phase_args[phase]
+        log(f"start-up: {playbook} ({phase}) again on {', '.join(hosts)}, each module process under -X importtime")
+        run_playbook(workdir, f"startup-{phase}", PLAYBOOKS / playbook, inventory, 1,
+                     [*extra, "--limit", ",".join(hosts), "-e", f"ansible_python_interpreter={wrapper}"], None)
+        for name, entry in startup.summarize(out, ("pc_",)).items():
+            modules.setdefault(name, {**entry, "phase": phase})
+    wrapper, out = startup.write_wrapper(workdir, "ping")
+    startup.ping_floor(workdir, inventory, hosts, wrapper, ansible_env(workdir, workdir / "startup-ping.events.jsonl"))
+    modules.update({f"{name} (floor)": {**entry, "phase": "ad hoc"} for name, entry in startup.summarize(out, ("ping",)).items()})
+    for name, entry in modules.items():
+        log(f"start-up {name}: {entry['module_utils_count']} module_utils, third-party {', '.join(entry['third_party_packages']) or 'none'} "
+            f"({entry['third_party_modules']} modules), imports {entry['import_s']} s, CPU {entry['cpu_s']} s")
+    return {"hosts": hosts, "forks": 1, "modules": modules,
+            "how": "rollout.yml (rerun) and audit.yml --check on the first host of each cloud, forks 1, ansible_python_interpreter = a "
+                   "wrapper that runs python -X importtime on the same AnsiballZ file (benchmarks/startup.py); a module is reported from "
+                   "the first of the two that runs it; the floor: ad hoc ansible.builtin.ping the same way"}
 
 
 # --- import time --------------------------------------------------------------------------------------
@@ -469,6 +502,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                     pending = []
             timings["main_phases_s"] = round(time.monotonic() - step, 1)
             step = time.monotonic()
+            startup_cost = measure_startup(workdir, inventory, tenants, phase_args)
+            timings["startup_s"] = round(time.monotonic() - step, 1)
+            step = time.monotonic()
             curve = None
             if args.forks_curve:
                 curve = forks_curve(emulator, workdir, inventory, hosts, phase_args["rerun"], runs["rerun"], baselines.get("rerun"),
@@ -487,6 +523,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                               **analysis.create_writes_check(runs["create"]["log"], host_of_tenant)},
             "graph_reads_per_module_invocation": phases["rerun"]["graph_reads_per_module_invocation"],
             "import_time": imports,
+            "startup": startup_cost,
             "forks_curve": curve,
             "machine": {**machine_info(), "loadavg_before": [round(x, 2) for x in load_before],
                         "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
@@ -497,7 +534,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                          "ansible_config": "defaults (no ansible.cfg; pipelining off), connection local"},
         }
         timings["total_s"] = round(time.monotonic() - STARTED, 1)
-        timings["without_forks_curve_s"] = round(timings["import_times_s"] + timings["main_phases_s"], 1)
+        timings["without_forks_curve_s"] = round(timings["import_times_s"] + timings["main_phases_s"] + timings["startup_s"], 1)
         result["timings"] = timings
         result["targets"] = report.evaluate_targets(result)
         return result
