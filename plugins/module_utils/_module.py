@@ -18,8 +18,10 @@ from ._credentials import AUTH_METHODS, ENV_VARS, Credentials
 from ._errors import ConfigurationError, PartnerCenterCollectionError
 from ._graph import GraphClient
 from ._http import DEFAULT_CONNECT_RETRY_TIMEOUT, HAS_REQUESTS, REQUESTS_IMPORT_ERROR, HttpClient
-from ._partner_center import PartnerCenterClient
 from ._token_cache import default_cache_dir
+
+if t.TYPE_CHECKING:  # pragma: no cover - annotations only: see partner_center_client
+    from ._partner_center import PartnerCenterClient
 
 
 def _env(option: str) -> tuple[t.Any, list[str]]:
@@ -289,6 +291,10 @@ class PartnerCenterModule:
         Each call builds a new token provider: msal replays an identical refused token request for 60
         seconds, so a caller that polls (waiting for replication or a registration) needs a fresh one.
         """
+        # Imported here: only pc_register_webapp and pc_aad_app_info (with webapp_*) call Partner Center;
+        # every other task would compile it from the AnsiballZ zip for nothing (issue 16, start-up cost).
+        from ._partner_center import PartnerCenterClient  # pylint: disable=import-outside-toplevel
+
         provider = TokenProvider(cloud=self.cloud, credentials=credentials, http=self.http,
                                  authority_host=self.endpoints["authority_host"],
                                  cache_dir=parse_token_cache(self.params["token_cache"]))
