@@ -28,9 +28,7 @@ import uuid
 
 from ._clouds import check_key_vault_url
 from ._errors import ConfigurationError, PartnerCenterCollectionError
-from ._hashi_vault import CasMismatch, VaultClient
 from ._http import HttpClient
-from ._key_vault import KeyVaultClient, version_of
 from ._secret_stores import (
     DEFAULT_LOCK_TIMEOUT,
     FileStore,
@@ -43,6 +41,12 @@ from ._secret_stores import (
 )
 from ._specs import STORE_OPTION_SPEC, STORE_TYPES
 from ._timestamps import format_datetime, parse_datetime
+
+# The Key Vault and Vault clients are imported where a store of their kind is opened or used: a task
+# with a file store (or none) does not compile them from the AnsiballZ zip (issue 16, start-up cost).
+if t.TYPE_CHECKING:  # pragma: no cover - annotations only
+    from ._hashi_vault import VaultClient
+    from ._key_vault import KeyVaultClient
 
 REQUIRED_KEYS = {
     "file": ("path",),
@@ -61,6 +65,13 @@ PROOF_SECONDS = 3600.0
 # Key Vault: 15 tags of 256 characters at most (https://learn.microsoft.com/azure/key-vault/general/about-keys-secrets-certificates).
 MAX_PREVIOUS_IN_TAGS = 6
 _KEY_VAULT_NAME = re.compile(r"[0-9A-Za-z-]{1,120}")
+
+
+def version_of(bundle: t.Mapping[str, t.Any]) -> str:
+    """_key_vault.version_of (imported on use: see the imports above)."""
+    from ._key_vault import version_of as key_vault_version_of  # pylint: disable=import-outside-toplevel
+
+    return key_vault_version_of(bundle)
 
 
 def new_claim_id() -> str:
@@ -247,6 +258,9 @@ class HashiVaultStore(SecretStore):
             self.write(claimed._replace(pending=claimed.pending[:-1]), version)
 
     def write(self, record: SecretRecord, expected_version: t.Any, resolves: str = "") -> t.Any:
+        # Imported on use: see the imports at the top.
+        from ._hashi_vault import CasMismatch  # pylint: disable=import-outside-toplevel
+
         client = self._signed_in()
         try:
             version = client.write(self.mount, self.secret_path, json.loads(record.to_json()), cas=int(expected_version or 0))
@@ -332,8 +346,14 @@ def open_store(module: t.Any, store: t.Mapping[str, t.Any], *, lock_timeout: flo
     if kind == "azure_key_vault":
         cloud = module.cloud
         vault_url = check_key_vault_url(cloud, "%s.vault_url" % option, store["vault_url"])
+        # Imported on use: see the imports at the top.
+        from ._key_vault import KeyVaultClient  # pylint: disable=import-outside-toplevel
+
         client = KeyVaultClient(module.http, module.token_provider, vault_url=vault_url, resource=cloud.key_vault_resource)
         return KeyVaultStore(client, str(store["secret_name"]), lock_timeout=lock_timeout)
+    # Imported on use: see the imports at the top.
+    from ._hashi_vault import VaultClient  # pylint: disable=import-outside-toplevel
+
     params = module.params
     http = HttpClient(ca_bundle=store.get("ca_cert"), request_timeout=params["request_timeout"], retry_timeout=params["retry_timeout"],
                       connect_retry_timeout=params["connect_retry_timeout"], on_retry=module.module.debug)
