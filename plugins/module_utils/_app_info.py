@@ -29,10 +29,10 @@ from ._permissions import (
     scope_tokens,
     validate_params,
 )
-from ._registration import RegistrationCheck, webapp_credentials
-from ._remote_stores import open_webapp_store
 from ._specs import TARGET_APPLICATION_SPEC
 
+# _registration and _remote_stores are imported where the web app's Partner Center registration is
+# checked (webapp_* given): other audits do not compile them from the AnsiballZ zip (issue 16, start-up cost).
 if t.TYPE_CHECKING:  # pragma: no cover - annotations only: domain files do not import the module layer
     from ._module import PartnerCenterModule
 
@@ -87,7 +87,12 @@ class AppAudit:
             scopes = scope_tokens(consent.scope_of(resource.sp_id)) if consent.grants_known else None
             roles = set(consent.roles_of(resource.sp_id)) if consent.assignments_known else None
             permissions.append(permission_dict(permission, resource, _consented(permission, scopes, roles)))
-        store = open_webapp_store(self.module) if check_partner_center else None
+        store = None
+        if check_partner_center:
+            # Imported on use: see the imports at the top.
+            from ._remote_stores import open_webapp_store  # pylint: disable=import-outside-toplevel
+
+            store = open_webapp_store(self.module)
         record = store.read().record if store is not None else None
         held = {str(record.key_id).lower(): store.description} if record is not None and record.secret and store else {}
         secrets = [dict(credential_status(c, self.now, self.expiry_days), held_by=held.get(str(c.get("keyId", "")).lower()))
@@ -119,6 +124,9 @@ class AppAudit:
     def _partner_center(self, app: t.Mapping[str, t.Any], store: t.Any) -> dict[str, t.Any]:
         """Whether Partner Center accepts the web app's own app-only call; ``checked`` is false, with the
         reason in ``detail``, when the audit could not ask (no secret value to sign in with, or an error)."""
+        # Imported on use: see the imports at the top.
+        from ._registration import RegistrationCheck, webapp_credentials  # pylint: disable=import-outside-toplevel
+
         params = self.module.params
         # Read-only: a store without the value is a finding of the audit, not an error of the run.
         credentials, dummy, missing = webapp_credentials(params, params["tenant_id"] or "", app["appId"],
