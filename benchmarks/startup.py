@@ -145,6 +145,7 @@ def summarize(out: Path, keep: tuple[str, ...]) -> dict[str, Any]:
             "processes": len(runs),
             "same_imports_every_run": len(shapes) == 1,
             "module_utils_count": max(len(run["module_utils"]) for run in runs),
+            "module_utils_min_count": min(len(run["module_utils"]) for run in runs),
             "module_utils": max((run["module_utils"] for run in runs), key=len),
             "third_party_packages": sorted({top for run in runs for top in run["third_party"]}),
             "third_party_modules": max(sum(run["third_party"].values()) for run in runs),
