@@ -140,11 +140,11 @@ def startup_table(startup: dict[str, Any] | None) -> list[str]:
              "| module | phase | runs | module_utils | third-party packages (modules) | import s | of which module_utils | of which third-party | CPU s |",
              "|---|---|---:|---:|---|---:|---:|---:|---:|"]
     for name, entry in startup["modules"].items():
-        fewest = entry.get("module_utils_min_count", entry["module_utils_count"])
-        same = "" if entry["same_imports_every_run"] else f" (varies: {fewest} to {entry['module_utils_count']})" if fewest != entry[
-            "module_utils_count"] else " (varies)"
+        most = entry["module_utils_count"]
+        fewest = entry.get("module_utils_min_count", most)
+        same = "" if entry["same_imports_every_run"] else f" (varies: {fewest} to {most})" if fewest != most else " (varies)"
         third = ", ".join(f"{pkg} {count}" for pkg, count in entry["third_party"].items()) or "none"
-        lines.append(f"| {name} | {entry.get('phase', '')} | {entry['processes']} | {entry['module_utils_count']}{same} | {third} ({entry['third_party_modules']}) | "
+        lines.append(f"| {name} | {entry.get('phase', '')} | {entry['processes']} | {most}{same} | {third} ({entry['third_party_modules']}) | "
                      f"{_fmt(entry['import_s'], 3)} | {_fmt(entry['module_utils_s'], 3)} | {_fmt(entry['third_party_s'], 3)} | "
                      f"{_fmt(entry['cpu_s'], 3)} |")
     lines += ["", "module_utils imported per module (the most in one run): "

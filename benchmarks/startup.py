@@ -176,4 +176,3 @@ def ping_floor(workdir: Path, inventory: Path, hosts: list[str], wrapper: Path, 
     completed = subprocess.run(command, cwd=workdir, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise RuntimeError(f"ping through the start-up wrapper failed:\n{completed.stdout[-2000:]}{completed.stderr[-2000:]}")
-
