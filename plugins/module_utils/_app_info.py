@@ -13,22 +13,12 @@ from __future__ import annotations
 import time
 import typing as t
 
+from ._api_catalogue import ROLE, Resolver, known_api_ids, resolve_requests
 from ._applications import APPLICATION_KEYS, find_target_application
+from ._consent import is_consented, read_client, scope_tokens
 from ._errors import AuthenticationError, ConfigurationError, ServiceError
 from ._expiry import expiry_status
-from ._permissions import (
-    ROLE,
-    Resolver,
-    _consented,
-    known_api_ids,
-    permission_dict,
-    permission_label,
-    read_client,
-    resolve_requests,
-    rra_keys,
-    scope_tokens,
-    validate_params,
-)
+from ._permissions import permission_dict, permission_label, rra_keys, validate_params
 from ._specs import TARGET_APPLICATION_SPEC
 
 # _registration and _remote_stores are imported where the web app's Partner Center registration is
@@ -86,7 +76,7 @@ class AppAudit:
             permission = resource.permission(permission_id, ptype)
             scopes = scope_tokens(consent.scope_of(resource.sp_id)) if consent.grants_known else None
             roles = set(consent.roles_of(resource.sp_id)) if consent.assignments_known else None
-            permissions.append(permission_dict(permission, resource, _consented(permission, scopes, roles)))
+            permissions.append(permission_dict(permission, resource, is_consented(permission, scopes, roles)))
         store = None
         if check_partner_center:
             # Imported on use: see the imports at the top.

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _clouds, _ids, _permissions
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _api_catalogue, _clouds, _ids
 from tests.emulator import clouds as emulated_clouds
 from tests.emulator import firstparty
 from tests.emulator.schema import DEPLOYMENT_OF_CLOUD
@@ -71,7 +71,7 @@ def test_token_resources_are_service_principal_names_of_the_emulated_first_party
 def test_first_party_app_ids():
     assert (_ids.GRAPH_APP_ID, _ids.AAD_GRAPH_APP_ID, _ids.PARTNER_CENTER_APP_ID) == (
         firstparty.MICROSOFT_GRAPH_APP_ID, firstparty.AZURE_AD_GRAPH_APP_ID, firstparty.PARTNER_CENTER_APP_ID)
-    assert set(_permissions.WELL_KNOWN) <= set(firstparty.FIRST_PARTY_APPS)
+    assert set(_api_catalogue.WELL_KNOWN) <= set(firstparty.FIRST_PARTY_APPS)
 
 
 def emulated_service_principal(cloud: str, app_id: str) -> dict[str, t.Any]:
@@ -79,9 +79,9 @@ def emulated_service_principal(cloud: str, app_id: str) -> dict[str, t.Any]:
 
 
 @pytest.mark.parametrize("cloud", [c.name for c in ACTIVE])
-@pytest.mark.parametrize("app_id", sorted(_permissions.WELL_KNOWN))
+@pytest.mark.parametrize("app_id", sorted(_api_catalogue.WELL_KNOWN))
 def test_well_known_permissions_exist_with_the_same_ids_in_each_cloud(cloud, app_id):
-    known = _permissions.WELL_KNOWN[app_id]
+    known = _api_catalogue.WELL_KNOWN[app_id]
     sp = emulated_service_principal(cloud, app_id)
     assert sp["appId"] == app_id and sp["displayName"] == known["displayName"]
     scopes = {s["id"]: s for s in sp["oauth2PermissionScopes"]}
@@ -104,14 +104,14 @@ def role_permission_sets() -> list[tuple[str, str, str, str, str]]:
         data = yaml.safe_load((ROOT / "roles" / role / "vars" / "main.yml").read_text(encoding="utf-8"))
         for set_name, entries in data[f"{role}_permission_sets"].items():
             for entry in entries:
-                found += [(role, set_name, entry["api"], _permissions.SCOPE, n) for n in entry.get("delegated", [])]
-                found += [(role, set_name, entry["api"], _permissions.ROLE, n) for n in entry.get("application", [])]
+                found += [(role, set_name, entry["api"], _api_catalogue.SCOPE, n) for n in entry.get("delegated", [])]
+                found += [(role, set_name, entry["api"], _api_catalogue.ROLE, n) for n in entry.get("application", [])]
     return found
 
 
 def api_app_id(name: str) -> str:
     """The appId an API name of the roles designates, as the collection reads it (alias or display name)."""
-    by_alias = _permissions.API_ALIASES.get(_permissions._alias_key(name))  # pylint: disable=protected-access
+    by_alias = _api_catalogue.API_ALIASES.get(_api_catalogue._alias_key(name))  # pylint: disable=protected-access
     by_name = [app_id for app_id, app in firstparty.FIRST_PARTY_APPS.items() if app.display_name.casefold() == name.casefold()]
     assert by_alias is None or by_name in ([], [by_alias]), name
     assert by_alias or len(by_name) == 1, name
@@ -125,8 +125,8 @@ def test_the_roles_permissions_resolve_to_the_same_ids_against_the_emulator_and_
     checked = 0
     for role, set_name, api, ptype, name in role_permission_sets():
         app_id = api_app_id(api)
-        emulated = _permissions.Resource.from_service_principal(emulated_service_principal(cloud, app_id)).resolve(name, ptype)
-        known = _permissions.Resource.from_catalogue(app_id).resolve(name, ptype)
+        emulated = _api_catalogue.Resource.from_service_principal(emulated_service_principal(cloud, app_id)).resolve(name, ptype)
+        known = _api_catalogue.Resource.from_catalogue(app_id).resolve(name, ptype)
         assert (emulated.id, emulated.value) == (known.id, known.value), (role, set_name, api, name)
         checked += 1
     assert checked >= 10

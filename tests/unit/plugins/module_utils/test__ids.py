@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _credentials, _ids, _permissions
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _api_catalogue, _credentials, _ids, _permissions
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._errors import ConfigurationError
 
 GUID = "7ab1d382-f21e-4acd-a863-ba3e13f7da61"
@@ -62,4 +62,4 @@ def test_permissions_strip_names_so_no_newline_reaches_graph():
     """pc_aad_permissions strips each name (YAML block scalars end in a newline); the stripped GUID is what is used."""
     [request] = _permissions.validate_params({"permissions": [{"api": GUID + "\n", "application": [GUID.upper() + "\n"]}]})
     assert request.api == GUID and request.application == [GUID.upper()]
-    assert _permissions.looks_like_guid("7ab1d382-f21e-4acd") and not _permissions.looks_like_guid("7ab1d382-f21e-4acd\nx")
+    assert _api_catalogue.looks_like_guid("7ab1d382-f21e-4acd") and not _api_catalogue.looks_like_guid("7ab1d382-f21e-4acd\nx")

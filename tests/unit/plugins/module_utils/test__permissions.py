@@ -10,12 +10,12 @@ import json
 import re
 import types
 import uuid
-from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import yaml
 
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _api_catalogue as catalogue
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _graph, _http
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _permissions as perms
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._errors import (
@@ -23,193 +23,17 @@ from ansible_collections.partnercenter.national_cloud.plugins.module_utils._erro
     ServiceError,
 )
 from tests.unit.conftest import FakeClock, FakeResponse, ScriptedSession
-
-DATA = Path(__file__).resolve().parents[3] / "emulator" / "data"
-GRAPH = perms.GRAPH_APP_ID
-AAD = perms.AAD_GRAPH_APP_ID
-PC = perms.PARTNER_CENTER_APP_ID
-USER_READ = "e1fe6dd8-ba31-4d61-89e7-88639da4683d"
-DIR_READ_SCOPE = "06da0dbc-49e2-44d2-8312-53f166ab848a"
-DIR_READ_ROLE = "7ab1d382-f21e-4acd-a863-ba3e13f7da61"
-GROUP_READ_ROLE = "5b567255-7703-4780-807c-7be8301ae99b"
-PC_SCOPE = "1cebfa2a-fb4d-419e-b5f9-839b4383e05a"
-
-
-def first_party(name: str) -> dict:
-    with (DATA / name).open(encoding="utf-8") as handle:
-        data = json.load(handle)
-    return {
-        "id": str(uuid.uuid4()),
-        "appId": data["appId"],
-        "displayName": data["displayName"],
-        "appRoles": data["appRoles"],
-        "oauth2PermissionScopes": data["oauth2PermissionScopes"],
-    }
-
-
-MS_GRAPH_SP = first_party("microsoft_graph.json")
-AAD_GRAPH_SP = first_party("azure_ad_graph.json")
-PC_SP = first_party("partner_center.json")
-
-
-@pytest.fixture
-def graph_resource():
-    return perms.Resource.from_service_principal(MS_GRAPH_SP)
-
-
-# -------------------------------------------------------------------------------------------------
-# Names
-# -------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("left", "right"),
-    [
-        ("Access the directory as the signed-in user", "Access directory as the signed in user"),
-        ("Sign in and read user profile", "sign-in and read user profile"),
-        ("Read your organization's policies", "Read your organizations policies"),
-        ("Read all groups", "  READ  ALL   GROUPS "),
-        ("Access Partner Center", "access partner-center"),
-    ],
+from tests.unit.plugins.module_utils.test__api_catalogue import (
+    AAD,
+    AAD_GRAPH_SP,
+    DIR_READ_ROLE,
+    GRAPH,
+    MS_GRAPH_SP,
+    PC,
+    PC_SCOPE,
+    PC_SP,
+    USER_READ,
 )
-def test_normalise_makes_the_procedure_labels_match(left, right):
-    assert perms.normalise(left) == perms.normalise(right)
-
-
-def test_normalise_keeps_words_apart():
-    assert perms.normalise("Read all groups") != perms.normalise("Read and write all groups")
-    assert perms.normalise("Directory.Read.All") == "directory read all"
-
-
-@pytest.mark.parametrize(
-    ("name", "ptype", "value"),
-    [
-        ("Directory.Read.All", perms.SCOPE, "Directory.Read.All"),
-        ("directory.read.all", perms.ROLE, "Directory.Read.All"),
-        ("Read directory data", perms.SCOPE, "Directory.Read.All"),  # a scope and a role share the name
-        ("Read directory data", perms.ROLE, "Directory.Read.All"),
-        ("Access the directory as the signed-in user", perms.SCOPE, "Directory.AccessAsUser.All"),
-        ("Sign in and read user profile", perms.SCOPE, "User.Read"),
-        ("Read all groups", perms.SCOPE, "Group.Read.All"),
-        (USER_READ, perms.SCOPE, "User.Read"),
-        (USER_READ.upper(), perms.SCOPE, "User.Read"),
-        (DIR_READ_ROLE, perms.ROLE, "Directory.Read.All"),
-    ],
-)
-def test_resolve_by_value_display_name_or_id(graph_resource, name, ptype, value):
-    permission = graph_resource.resolve(name, ptype)
-    assert permission.value == value and permission.type == ptype and permission.api_app_id == GRAPH
-    assert permission.id == permission.id.lower()
-
-
-def test_read_directory_data_resolves_to_different_ids_per_type(graph_resource):
-    assert graph_resource.resolve("Read directory data", perms.SCOPE).id == DIR_READ_SCOPE
-    assert graph_resource.resolve("Read directory data", perms.ROLE).id == DIR_READ_ROLE
-
-
-PC_LABELS = ("Access Partner Center PPE", "Access Partner Center", "Access Partner Center API")
-
-
-def test_partner_center_labels():
-    resource = perms.Resource.from_service_principal(PC_SP)
-    for name in PC_LABELS + ("user_impersonation", PC_SCOPE, "access partner-center api"):
-        assert resource.resolve(name, perms.SCOPE).id == PC_SCOPE
-    # The label belongs to Partner Center only.
-    with pytest.raises(ConfigurationError):
-        perms.Resource.from_service_principal(MS_GRAPH_SP).resolve("Access Partner Center PPE", perms.SCOPE)
-
-
-@pytest.mark.parametrize("label", PC_LABELS)
-def test_every_label_of_microsofts_documents_names_user_impersonation(label):
-    """Whatever the tenant's service principal calls the scope, and without one (well-known definitions)."""
-    renamed = copy.deepcopy(PC_SP)
-    renamed["oauth2PermissionScopes"][0]["adminConsentDisplayName"] = "Partner Center access"
-    for resource in (perms.Resource.from_service_principal(renamed), perms.Resource.from_catalogue(PC)):
-        permission = resource.resolve(label, perms.SCOPE)
-        assert (permission.id, permission.value, permission.type) == (PC_SCOPE, "user_impersonation", perms.SCOPE)
-    with pytest.raises(ConfigurationError, match="is a delegated permission of Microsoft Partner Center"):
-        perms.Resource.from_service_principal(PC_SP).resolve(label, perms.ROLE)
-    with pytest.raises(ConfigurationError, match="Unknown delegated permission"):
-        perms.Resource.from_service_principal(AAD_GRAPH_SP).resolve(label, perms.SCOPE)
-
-
-def test_procedure_labels_resolve_in_azure_ad_graph_too():
-    resource = perms.Resource.from_service_principal(AAD_GRAPH_SP)
-    assert resource.resolve("Access the directory as the signed-in user", perms.SCOPE).value == "Directory.AccessAsUser.All"
-    assert resource.resolve("Read directory data", perms.ROLE).id == "5778995a-e1bf-45b8-affa-663a9f3f4d04"
-    assert resource.resolve("Read directory data", perms.SCOPE).id == "5778995a-e1bf-45b8-affa-663a9f3f4d04"
-
-
-def test_ambiguous_display_name_names_both_values(graph_resource):
-    with pytest.raises(ConfigurationError) as err:
-        graph_resource.resolve("Read all chat messages", perms.ROLE)
-    message = err.value.to_message()
-    assert "Chat.Read.All" in message and "ChatMessage.Read.All" in message and "matches 2" in message
-    # The values themselves are unambiguous.
-    assert graph_resource.resolve("ChatMessage.Read.All", perms.ROLE).value == "ChatMessage.Read.All"
-
-
-def test_unknown_name_suggests_the_closest(graph_resource):
-    with pytest.raises(ConfigurationError) as err:
-        graph_resource.resolve("Read directry data", perms.ROLE)
-    message = err.value.to_message()
-    assert "Unknown application permission 'Read directry data'" in message
-    assert "Directory.Read.All (Read directory data)" in message
-    with pytest.raises(ConfigurationError, match=r"Directory\.Read\.All"):
-        graph_resource.resolve("Directry.Read.All", perms.SCOPE)
-    assert graph_resource.suggestions("zzzzzzzzzzzzzzzzzz", perms.SCOPE) == []
-
-
-def test_wrong_type_gets_a_hint(graph_resource):
-    with pytest.raises(ConfigurationError, match="is a delegated permission of Microsoft Graph.*list it under delegated"):
-        graph_resource.resolve("User.Read", perms.ROLE)
-    with pytest.raises(ConfigurationError, match="list it under application"):
-        graph_resource.resolve(DIR_READ_ROLE, perms.SCOPE)
-
-
-def test_unknown_id_and_disabled_permission():
-    sp = copy.deepcopy(PC_SP)
-    sp["oauth2PermissionScopes"][0]["isEnabled"] = False
-    resource = perms.Resource.from_service_principal(sp)
-    with pytest.raises(ConfigurationError, match="is disabled"):
-        resource.resolve("user_impersonation", perms.SCOPE)
-    with pytest.raises(ConfigurationError, match="Unknown delegated permission"):
-        resource.resolve("00000000-0000-0000-0000-000000000001", perms.SCOPE)
-
-
-def test_roles_only_for_users_are_not_application_permissions():
-    sp = copy.deepcopy(PC_SP)
-    sp["appRoles"] = [{"id": str(uuid.uuid4()), "value": "Admin", "displayName": "Admin", "isEnabled": True,
-                       "allowedMemberTypes": ["User"]}]
-    with pytest.raises(ConfigurationError, match="Unknown application permission"):
-        perms.Resource.from_service_principal(sp).resolve("Admin", perms.ROLE)
-
-
-def test_well_known_definitions_match_the_real_service_principals():
-    for app_id, sp in ((GRAPH, MS_GRAPH_SP), (AAD, AAD_GRAPH_SP), (PC, PC_SP)):
-        live = perms.Resource.from_service_principal(sp)
-        known = perms.Resource.from_catalogue(app_id)
-        assert known.well_known and known.sp_id is None and known.display_name == live.display_name
-        for ptype in (perms.SCOPE, perms.ROLE):
-            for entry in known.definitions(ptype):
-                assert live.permission(entry["id"], ptype) == known.permission(entry["id"], ptype), entry
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("00000003-0000-0000-c000-000000000000", True),
-        ("00000003-0000-0000-c000-00000000000", True),
-        ("{00000003-0000-0000-c000-000000000000}", True),
-        ("7ab1d382-f21e-4acd", True),
-        ("Directory.Read.All", False),
-        ("user_impersonation", False),
-        ("Read directory data", False),
-        ("Microsoft Graph", False),
-    ],
-)
-def test_looks_like_guid(text, expected):
-    assert perms.looks_like_guid(text) is expected
 
 
 # -------------------------------------------------------------------------------------------------
@@ -221,7 +45,7 @@ def test_validate_params_strips_and_accepts_missing_lists():
     requests = perms.validate_params(
         {"permissions": [{"api": " graph ", "delegated": [" User.Read "], "application": None}], "mode": "exact"}
     )
-    assert requests == [perms.Request(0, "graph", ["User.Read"], [])]
+    assert requests == [catalogue.Request(0, "graph", ["User.Read"], [])]
 
 
 def test_validate_params_reports_every_problem_at_once():
@@ -301,49 +125,13 @@ def test_check_limits():
         perms.check_limits([(str(uuid.uuid4()), USER_READ, "Scope") for dummy in range(51)])
 
 
-# -------------------------------------------------------------------------------------------------
-# Consent planning
-# -------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("current", "desired", "mode", "action", "after", "added", "removed"),
-    [
-        (None, ["User.Read", "Group.Read.All"], "exact", "create", ["User.Read", "Group.Read.All"], ["User.Read", "Group.Read.All"], []),
-        (None, [], "exact", "none", [], [], []),
-        ("User.Read Group.Read.All", ["Group.Read.All", "User.Read"], "exact", "none", ["User.Read", "Group.Read.All"], [], []),
-        ("user.read  User.Read", ["User.Read"], "exact", "none", ["user.read"], [], []),
-        ("User.Read Group.Read.All openid", ["User.Read"], "exact", "update", ["User.Read"], [], ["Group.Read.All", "openid"]),
-        ("User.Read", ["User.Read", "Directory.Read.All"], "exact", "update", ["User.Read", "Directory.Read.All"], ["Directory.Read.All"], []),
-        ("User.Read openid", ["Group.Read.All"], "merge", "update", ["User.Read", "openid", "Group.Read.All"], ["Group.Read.All"], []),
-        ("User.Read openid", ["User.Read"], "merge", "none", ["User.Read", "openid"], [], []),
-        ("User.Read", [], "exact", "delete", [], [], ["User.Read"]),
-        ("", [], "exact", "none", [], [], []),
-        ("", ["User.Read"], "exact", "update", ["User.Read"], ["User.Read"], []),
-        ("User.Read", [], "merge", "none", ["User.Read"], [], []),
-    ],
-)
-def test_plan_grant(current, desired, mode, action, after, added, removed):
-    plan = perms.plan_grant(current, desired, mode)
-    assert (plan.action, plan.after, plan.added, plan.removed) == (action, after, added, removed)
-    assert plan.scope == " ".join(after)
-
-
-def test_plan_assignments():
-    current = {DIR_READ_ROLE: ["a1"], GROUP_READ_ROLE: ["a2"]}
-    assert perms.plan_assignments(current, [DIR_READ_ROLE.upper()], "exact") == ([], [(GROUP_READ_ROLE, "a2")])
-    assert perms.plan_assignments(current, [DIR_READ_ROLE], "merge") == ([], [])
-    new = "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30"
-    assert perms.plan_assignments(current, [new, new], "merge") == ([new], [])
-    assert perms.plan_assignments({}, [new], "exact") == ([new], [])
-
 
 def test_aad_graph_warning_names_the_equivalents():
-    wanted = perms.Wanted(perms.Resource.from_service_principal(AAD_GRAPH_SP))
-    wanted.permissions = perms.resolve_names(wanted.resource, ["User.Read", "Read all groups"], ["Read directory data"])
+    wanted = catalogue.Wanted(catalogue.Resource.from_service_principal(AAD_GRAPH_SP))
+    wanted.permissions = catalogue.resolve_names(wanted.resource, ["User.Read", "Read all groups"], ["Read directory data"])
     text = perms.aad_graph_warning(wanted, check_mode=False)
     assert "retired" in text and "delegated User.Read, Group.Read.All" in text and "application Directory.Read.All" in text
-    assert perms.AAD_GRAPH_MIGRATION_URL in text
+    assert catalogue.AAD_GRAPH_MIGRATION_URL in text
     assert "its permissions are set as asked" in text
     checked = perms.aad_graph_warning(wanted, check_mode=True)
     assert "its permissions would be set as asked" in checked and " are set" not in checked
@@ -954,3 +742,4 @@ def test_documentation_matches_argument_spec(monkeypatch):
     yaml.safe_load(pc_aad_permissions.EXAMPLES)
     assert set(yaml.safe_load(pc_aad_permissions.RETURN)) == {
         "app_id", "object_id", "service_principal_id", "permissions", "changes"}
+
