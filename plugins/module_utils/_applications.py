@@ -619,31 +619,8 @@ def run_pc_aad_app(module: PartnerCenterModule) -> dict[str, t.Any]:
 
     if app is None and p["state"] == "present" and (p.get("object_id") or p.get("app_id")):
         raise _missing_id_error(module)
-
     if p["state"] == "absent":
-        if app is None:
-            module.set_diff({}, {})
-            return {
-                "changed": False,
-                "app_id": None,
-                "object_id": None,
-                "service_principal_id": None,
-                "application": {},
-            }
-        module.set_diff(managed_view(app), {})
-        changed = True
-        if not module.check_mode:
-            try:
-                module.graph.delete("applications/%s" % app["id"], operation="delete_application")
-            except NotFoundError:  # deleted meanwhile by someone else
-                changed = False
-        return {
-            "changed": changed,
-            "app_id": app.get("appId"),
-            "object_id": app.get("id"),
-            "service_principal_id": None,
-            "application": to_snake(app),
-        }
+        return _absent(module, app)
 
     desired = desired_state(p)
     audience = desired.get("signInAudience") or (app or {}).get("signInAudience") or DEFAULT_AUDIENCE
@@ -651,26 +628,7 @@ def run_pc_aad_app(module: PartnerCenterModule) -> dict[str, t.Any]:
     public_uris = ((desired.get("publicClient") or {}).get("redirectUris")) or []
     validate_audience_rules(web_uris, public_uris, audience)
 
-    changed = False
-    fresh = False
-    if app is None:
-        if not desired.get("displayName"):
-            raise ConfigurationError("display_name is required to create the application.", option="display_name")
-        before: dict[str, t.Any] = {}
-        if module.check_mode:
-            after = desired
-        else:
-            after, fresh = _create(module, desired)
-        changed = True
-    else:
-        before = app
-        patch = compute_patch(app, desired)
-        after = _merge(app, patch)
-        if patch:
-            changed = True
-            if not module.check_mode:
-                module.graph.patch("applications/%s" % app["id"], patch, operation="update_application")
-
+    before, after, changed, fresh = _present(module, app, desired)
     sp_id = None
     app_id = after.get("appId")
     if p.get("service_principal", True):
@@ -688,4 +646,53 @@ def run_pc_aad_app(module: PartnerCenterModule) -> dict[str, t.Any]:
         "object_id": after.get("id"),
         "service_principal_id": sp_id,
         "application": to_snake(after),
+    }
+
+
+def _present(
+    module: PartnerCenterModule, app: dict[str, t.Any] | None, desired: dict[str, t.Any]
+) -> tuple[dict[str, t.Any], dict[str, t.Any], bool, bool]:
+    """Create or update the application: (before, after, changed, fresh).
+
+    ``fresh``: the application came from our own create (its service principal cannot exist yet).
+    """
+    if app is None:
+        if not desired.get("displayName"):
+            raise ConfigurationError("display_name is required to create the application.", option="display_name")
+        if module.check_mode:
+            return {}, desired, True, False
+        after, fresh = _create(module, desired)
+        return {}, after, True, fresh
+    patch = compute_patch(app, desired)
+    if not patch:
+        return app, app, False, False
+    if not module.check_mode:
+        module.graph.patch("applications/%s" % app["id"], patch, operation="update_application")
+    return app, _merge(app, patch), True, False
+
+
+def _absent(module: PartnerCenterModule, app: dict[str, t.Any] | None) -> dict[str, t.Any]:
+    """state=absent: delete the application if it exists."""
+    if app is None:
+        module.set_diff({}, {})
+        return {
+            "changed": False,
+            "app_id": None,
+            "object_id": None,
+            "service_principal_id": None,
+            "application": {},
+        }
+    module.set_diff(managed_view(app), {})
+    changed = True
+    if not module.check_mode:
+        try:
+            module.graph.delete("applications/%s" % app["id"], operation="delete_application")
+        except NotFoundError:  # deleted meanwhile by someone else
+            changed = False
+    return {
+        "changed": changed,
+        "app_id": app.get("appId"),
+        "object_id": app.get("id"),
+        "service_principal_id": None,
+        "application": to_snake(app),
     }
