@@ -16,8 +16,9 @@ import difflib
 import re
 import typing as t
 
-from ._errors import ConfigurationError, NotFoundError
-from ._graph import GraphClient, key_segment, odata_string
+from ._directory import SP_SELECT, read_service_principal, service_principals_named
+from ._errors import ConfigurationError
+from ._graph import GraphClient
 from ._ids import AAD_GRAPH_APP_ID, GRAPH_APP_ID, PARTNER_CENTER_APP_ID, is_guid
 
 DELEGATED = "delegated"
@@ -26,7 +27,6 @@ SCOPE = "Scope"
 ROLE = "Role"
 KIND_OF = {SCOPE: DELEGATED, ROLE: APPLICATION}
 
-SP_SELECT = ("id", "appId", "displayName", "appRoles", "oauth2PermissionScopes")
 
 Key = t.Tuple[str, str, str]  # (resourceAppId, permission id, "Scope" | "Role"), lower-case GUIDs
 
@@ -362,12 +362,7 @@ class Resolver:
         """The API's service principal in the tenant, or None."""
         app_id = app_id.lower()
         if app_id not in self._by_app_id:
-            try:
-                sp = self.graph.get(
-                    key_segment("servicePrincipals", "appId", app_id), select=SP_SELECT, operation="read_service_principal"
-                )
-            except NotFoundError:
-                sp = None
+            sp = read_service_principal(self.graph, app_id, SP_SELECT)
             self._by_app_id[app_id] = Resource.from_service_principal(sp) if sp else None
         return self._by_app_id[app_id]
 
@@ -402,12 +397,7 @@ class Resolver:
             return found
         key = name.casefold()
         if key not in self._names:
-            matches = self.graph.list(
-                "servicePrincipals",
-                filter="displayName eq %s" % odata_string(name),
-                select=SP_SELECT,
-                operation="read_service_principal",
-            )
+            matches = service_principals_named(self.graph, name, SP_SELECT)
             matches = [m for m in matches if str(m.get("displayName") or "").casefold() == key]
             if len(matches) > 1:
                 raise ConfigurationError(

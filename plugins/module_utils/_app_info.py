@@ -14,8 +14,8 @@ import time
 import typing as t
 
 from ._api_catalogue import ROLE, Resolver, known_api_ids, resolve_requests
-from ._applications import APPLICATION_KEYS, find_target_application
 from ._consent import is_consented, read_client, scope_tokens
+from ._directory import APPLICATION_KEYS, find_target_application, list_applications
 from ._errors import AuthenticationError, ConfigurationError, ServiceError
 from ._expiry import expiry_status
 from ._permissions import permission_dict, permission_label, rra_keys, validate_params
@@ -182,8 +182,7 @@ def run_pc_aad_app_info(module: PartnerCenterModule) -> dict[str, t.Any]:
         app = find_target_application(module, select=APP_SELECT)
         apps = [app] if app else []
     else:
-        apps = module.graph.list("applications", filter=params.get("filter"), select=APP_SELECT,
-                                 operation="read_application")
+        apps = list_applications(module.graph, odata_filter=params.get("filter"), select=APP_SELECT)
     if credentials_given and len(apps) > 1:
         raise ConfigurationError("The web app credentials (webapp_*) check one application: designate it with app_id, "
                                  "object_id, unique_name or display_name.", option="webapp_secret_file")

@@ -24,17 +24,19 @@ from urllib.parse import urlsplit
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
 from ._auth import token_tenant
-from ._errors import (
-    ConfigurationError,
-    ConflictError,
-    ConsistencyTimeout,
-    ForbiddenError,
-    NotFoundError,
-    ServiceError,
-    TransportError,
+from ._directory import (
+    APPLICATION_SELECT,
+    application_by_unique_name,
+    create_application,
+    delete_application,
+    describe,
+    ensure_service_principal,
+    find_application,
+    update_application,
+    upsert_application,
+    wait_until_visible,
 )
-from ._graph import GraphClient, key_segment, odata_string
-from ._ids import require_guid
+from ._errors import ConfigurationError, ConsistencyTimeout, NotFoundError, ServiceError, TransportError
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from ._module import PartnerCenterModule
@@ -49,20 +51,7 @@ WORK_OR_SCHOOL_ONLY = frozenset(("AzureADMyOrg", "AzureADMultipleOrgs"))
 # New apps sign in this audience when none is given (Graph default since April 2024).
 DEFAULT_AUDIENCE = "AzureADMyOrg"
 
-# What designates an application: every $select of one starts with these (lookups compare displayName
-# and uniqueName, messages name appId and id). Each module adds what it reads: pc_aad_app the
-# properties it manages (APPLICATION_SELECT), pc_app_secret its secrets, pc_aad_app_info and
-# pc_register_webapp what they report.
-APPLICATION_KEYS = ("id", "appId", "displayName", "uniqueName")
-APPLICATION_SELECT = APPLICATION_KEYS + (
-    "signInAudience",
-    "web",
-    "publicClient",
-    "isFallbackPublicClient",
-    "identifierUris",
-    "notes",
-    "tags",
-)
+# The properties pc_aad_app manages (read with _directory.APPLICATION_SELECT).
 MANAGED = (
     "displayName",
     "signInAudience",
@@ -369,138 +358,8 @@ def to_snake(app: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
 
 
 # -------------------------------------------------------------------------------------------------
-# Graph operations
+# Graph operations (through _directory)
 # -------------------------------------------------------------------------------------------------
-
-
-def _get_or_none(
-    graph: GraphClient, path: str, select: t.Sequence[str] = APPLICATION_SELECT
-) -> dict[str, t.Any] | None:
-    try:
-        return graph.get(path, select=select, operation="read_application")
-    except NotFoundError:
-        return None
-
-
-def describe(app: t.Mapping[str, t.Any]) -> str:
-    return "%r (appId %s, id %s)" % (app.get("displayName"), app.get("appId"), app.get("id"))
-
-
-def find_target_application(
-    module: PartnerCenterModule,
-    *,
-    select: t.Sequence[str] = APPLICATION_SELECT,
-    display_name_option: str = "display_name",
-) -> dict[str, t.Any] | None:
-    """The application the TARGET_APPLICATION_SPEC options (_specs) of a module designate, or None.
-
-    ``select`` names the properties to read (keep ``uniqueName`` and ``displayName`` in it).
-    ``display_name_option`` is the module's option for the application's display name, for a module
-    whose own ``display_name`` means something else (pc_app_secret: ``app_display_name``).
-    """
-    p = module.params
-    return find_application(
-        module.graph,
-        object_id=p.get("object_id"),
-        app_id=p.get("app_id"),
-        unique_name=p.get("unique_name"),
-        display_name=p.get(display_name_option),
-        select=select,
-        display_name_option=display_name_option,
-    )
-
-
-def find_application(
-    graph: GraphClient,
-    *,
-    object_id: str | None = None,
-    app_id: str | None = None,
-    unique_name: str | None = None,
-    display_name: str | None = None,
-    select: t.Sequence[str] = APPLICATION_SELECT,
-    display_name_option: str = "display_name",
-) -> dict[str, t.Any] | None:
-    """The one application the identifiers designate, or None; several matches are an error.
-
-    ``display_name_option`` is the option named in messages about the display name.
-    """
-    if object_id:
-        app = _get_or_none(graph, "applications/%s" % require_guid(object_id, "object_id"), select)
-    elif app_id:
-        app = _get_or_none(graph, key_segment("applications", "appId", require_guid(app_id, "app_id")), select)
-    elif unique_name:
-        app = _get_or_none(graph, key_segment("applications", "uniqueName", unique_name), select)
-    elif display_name:
-        matches = graph.list(
-            "applications",
-            filter="displayName eq %s" % odata_string(display_name),
-            select=select,
-            operation="read_application",
-        )
-        # Graph compares display names without case; the module's contract is the exact name.
-        matches = [m for m in matches if m.get("displayName") == display_name]
-        if len(matches) > 1:
-            raise ConfigurationError(
-                "%d applications have the display name %r: %s. Identify the application with app_id, object_id or "
-                "unique_name." % (len(matches), display_name, "; ".join(describe(m) for m in matches)),
-                option=display_name_option,
-            )
-        app = matches[0] if matches else None
-    else:
-        raise ConfigurationError("One of app_id, object_id, unique_name or %s is required." % display_name_option)
-    if app and unique_name and app.get("uniqueName") and app["uniqueName"] != unique_name:
-        raise ConfigurationError(
-            "The application %s has unique name %r, not %r; a unique name cannot be changed once set."
-            % (describe(app), app["uniqueName"], unique_name),
-            option="unique_name",
-        )
-    return app
-
-
-def create_service_principal(
-    graph: GraphClient, app_id: str, *, first_party: bool = False, select: t.Sequence[str] = ("id", "appId")
-) -> tuple[dict[str, t.Any], bool]:
-    """Create the service principal of an application (ours, or a first-party API such as Partner
-    Center); returns the created object and True, or, on 409, the existing one (``select``) and False.
-
-    Safe to retry on a lost response: a second service principal for the same appId is refused with
-    409. A new application that has not replicated yet (NoBackingApplicationObject) is waited for.
-    """
-    path = key_segment("servicePrincipals", "appId", app_id)
-    try:
-        response = graph.retry_dependent_write(
-            lambda: graph.post(
-                "servicePrincipals", {"appId": app_id}, operation="create_service_principal", idempotent=True
-            ),
-            what="the service principal of application %s" % app_id,
-        )
-    except ConflictError:  # it exists: created concurrently, by a lost response, or a replica was behind
-        existing = graph.wait_for(
-            lambda: graph.get(path, select=select, operation="read_service_principal"),
-            what="the existing service principal of application %s" % app_id,
-        )
-        return dict(existing), False
-    except ForbiddenError as exc:
-        if first_party:  # not an application the caller owns: OwnedBy is not enough
-            exc.required_permissions = ("Application.ReadWrite.All",)
-        raise
-    return dict(response.body or {}), True
-
-
-def ensure_service_principal(
-    graph: GraphClient, app_id: str, *, fresh: bool, check_mode: bool, first_party: bool = False
-) -> tuple[str | None, bool]:
-    """The id of the app's service principal, creating it if missing; and whether it was created."""
-    if not fresh:
-        try:
-            path = key_segment("servicePrincipals", "appId", app_id)
-            return graph.get(path, select=("id", "appId"), operation="read_service_principal")["id"], False
-        except NotFoundError:
-            pass
-    if check_mode:
-        return None, True
-    sp, created = create_service_principal(graph, app_id, first_party=first_party)
-    return sp.get("id"), created
 
 
 def _create(module: PartnerCenterModule, desired: dict[str, t.Any]) -> tuple[dict[str, t.Any], bool]:
@@ -508,27 +367,18 @@ def _create(module: PartnerCenterModule, desired: dict[str, t.Any]) -> tuple[dic
     graph = module.graph
     unique_name = module.params.get("unique_name")
     if unique_name:
-        body = dict(desired)
-        response = graph.patch(
-            key_segment("applications", "uniqueName", unique_name),
-            body,
-            headers={"Prefer": "create-if-missing"},
-            operation="create_application",
-        )
+        response = upsert_application(graph, unique_name, dict(desired))
         if response.status == 201 and response.body:
             return response.body, True
         # 204: it already existed (a concurrent run won the race) and our PATCH set the desired state.
-        app = graph.wait_for(
-            lambda: graph.get(
-                key_segment("applications", "uniqueName", unique_name),
-                select=APPLICATION_SELECT,
-                operation="read_application",
-            ),
+        app = wait_until_visible(
+            graph,
+            lambda: application_by_unique_name(graph, unique_name, APPLICATION_SELECT),
             what="application with unique name %r" % unique_name,
         )
         return app, False
     try:
-        response = graph.post("applications", desired, operation="create_application")
+        response = create_application(graph, desired)
     except (TransportError, ServiceError) as exc:
         if isinstance(exc, ServiceError) and exc.status < 500:
             raise
@@ -550,9 +400,9 @@ def _recover_lost_create(module: PartnerCenterModule, desired: dict[str, t.Any],
     name = desired["displayName"]
     reason = getattr(exc, "reason", None) or "HTTP %s" % getattr(exc, "status", "?")
     try:
-        app = graph.wait_for(
-            lambda: find_application(graph, display_name=name),
-            lambda found: found is not None,
+        app = wait_until_visible(
+            graph,
+            lambda: find_application(graph, display_name=name, select=APPLICATION_SELECT),
             what="the application %r whose create answer was lost" % name,
         )
     except ConsistencyTimeout:
@@ -566,7 +416,7 @@ def _recover_lost_create(module: PartnerCenterModule, desired: dict[str, t.Any],
     app = dict(app or {})
     patch = compute_patch(app, desired)
     if patch:
-        graph.patch("applications/%s" % app["id"], patch, operation="update_application")
+        update_application(graph, app["id"], patch)
     module.module.warn(
         "The response to the create of application %r was lost (%s); the application %s appeared in the directory "
         "afterwards and was used instead of creating another one (it is the one this run created, or one created "
@@ -615,6 +465,7 @@ def run_pc_aad_app(module: PartnerCenterModule) -> dict[str, t.Any]:
         app_id=p.get("app_id"),
         unique_name=p.get("unique_name"),
         display_name=p.get("display_name") if display_name_is_key else None,
+        select=APPLICATION_SELECT,
     )
 
     if app is None and p["state"] == "present" and (p.get("object_id") or p.get("app_id")):
@@ -667,7 +518,7 @@ def _present(
     if not patch:
         return app, app, False, False
     if not module.check_mode:
-        module.graph.patch("applications/%s" % app["id"], patch, operation="update_application")
+        update_application(module.graph, app["id"], patch)
     return app, _merge(app, patch), True, False
 
 
@@ -686,7 +537,7 @@ def _absent(module: PartnerCenterModule, app: dict[str, t.Any] | None) -> dict[s
     changed = True
     if not module.check_mode:
         try:
-            module.graph.delete("applications/%s" % app["id"], operation="delete_application")
+            delete_application(module.graph, app["id"])
         except NotFoundError:  # deleted meanwhile by someone else
             changed = False
     return {
@@ -696,3 +547,4 @@ def _absent(module: PartnerCenterModule, app: dict[str, t.Any] | None) -> dict[s
         "service_principal_id": None,
         "application": to_snake(app),
     }
+

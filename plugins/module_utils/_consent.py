@@ -14,13 +14,26 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
-from ._api_catalogue import SCOPE, SP_SELECT, Permission, Resolver
+from ._api_catalogue import SCOPE, Permission, Resolver
+from ._directory import (
+    CLIENT_SP_SELECT,
+    READ_ASSIGNMENTS,
+    READ_GRANTS,
+    SP_SELECT,
+    all_principals_grants,
+    assignments_item,
+    create_assignment,
+    create_grant,
+    delete_assignment,
+    delete_grant,
+    grants_item,
+    service_principal_item,
+    update_grant,
+    wait_until_visible,
+)
 from ._errors import ConfigurationError, ForbiddenError, NotFoundError, ServiceError
-from ._graph import BatchItem, GraphClient, body_or_none, key_segment, odata_string
+from ._graph import GraphClient, body_or_none
 from ._ids import is_guid
-
-GRANT_SELECT = ("id", "clientId", "consentType", "principalId", "resourceId", "scope")
-ASSIGNMENT_SELECT = ("id", "appRoleId", "principalId", "resourceId")
 
 
 # -------------------------------------------------------------------------------------------------
@@ -131,7 +144,7 @@ class Consent:
 
 
 # The Graph operation that reads each kind of consent (named in a 403 met while paging).
-CONSENT_READS = {"grants": "read_oauth2_permission_grants", "assignments": "read_app_role_assignments"}
+CONSENT_READS = {"grants": READ_GRANTS, "assignments": READ_ASSIGNMENTS}
 CONSENT_HINT = ("admin_consent needs DelegatedPermissionGrant.ReadWrite.All and AppRoleAssignment.ReadWrite.All "
                 "(and Application.Read.All) for the client.")
 
@@ -145,16 +158,12 @@ def read_client(
     A client without a service principal holds no consent. Without permission to read grants or
     assignments, consent is unknown (``tolerate_forbidden``) or the error says what is needed.
     """
-    client = key_segment("servicePrincipals", "appId", client_app_id)
     apis = sorted({a.lower() for a in api_app_ids if is_guid(a)} - resolver.known())
     items = [
-        BatchItem("GET", client, {"$select": "id,appId"}, operation="read_service_principal"),
-        BatchItem("GET", client + "/oauth2PermissionGrants", {"$select": ",".join(GRANT_SELECT)},
-                  operation=CONSENT_READS["grants"]),
-        BatchItem("GET", client + "/appRoleAssignments", {"$select": ",".join(ASSIGNMENT_SELECT)},
-                  operation=CONSENT_READS["assignments"]),
-    ] + [BatchItem("GET", key_segment("servicePrincipals", "appId", a), {"$select": ",".join(SP_SELECT)},
-                   operation="read_service_principal") for a in apis]
+        service_principal_item(client_app_id, CLIENT_SP_SELECT),
+        grants_item(client_app_id),
+        assignments_item(client_app_id),
+    ] + [service_principal_item(a, SP_SELECT) for a in apis]
     sp, grants, assignments, *found = graph.batch(items)
     for app_id, result in zip(apis, found):
         resolver.record(app_id, body_or_none(result))
@@ -199,16 +208,12 @@ def _add_assignments(consent: Consent, assignments: t.Iterable[t.Mapping[str, t.
 def _find_grant(graph: GraphClient, client_sp_id: str, resource_sp_id: str) -> dict[str, t.Any]:
     """The AllPrincipals grant that a create said exists (waiting until a read sees it)."""
 
-    def read() -> list[t.Any]:
-        return graph.list(
-            "oauth2PermissionGrants",
-            filter="clientId eq %s and consentType eq 'AllPrincipals' and resourceId eq %s"
-            % (odata_string(client_sp_id), odata_string(resource_sp_id)),
-            select=GRANT_SELECT,
-            operation="read_oauth2_permission_grants",
-        )
-
-    found = graph.wait_for(read, bool, what="the existing delegated permission grant on %s" % resource_sp_id)
+    found = wait_until_visible(
+        graph,
+        lambda: all_principals_grants(graph, client_sp_id, resource_sp_id),
+        shows=bool,
+        what="the existing delegated permission grant on %s" % resource_sp_id,
+    )
     return dict(found[0])
 
 
@@ -219,20 +224,8 @@ def write_grant(
     if plan.action == "none":
         return
     if plan.action == "create":
-        body = {
-            "clientId": client_sp_id,
-            "consentType": "AllPrincipals",
-            "resourceId": resource_sp_id,
-            "scope": plan.scope,
-        }
         try:
-            graph.retry_dependent_write(
-                # Safe to retry: Graph keeps one grant per client, resource and consent type.
-                lambda: graph.post(
-                    "oauth2PermissionGrants", body, operation="create_oauth2_permission_grant", idempotent=True
-                ),
-                what="the delegated permission grant on %s" % resource_sp_id,
-            )
+            create_grant(graph, client_sp_id, resource_sp_id, plan.scope)
             return
         except ServiceError as exc:
             if not _is_already_exists(exc):
@@ -244,30 +237,19 @@ def write_grant(
         plan = dataclasses.replace(plan, action="update")
     if grant is None:  # an update or delete is planned only for a grant that was read
         raise ConfigurationError("No delegated permission grant to change on %s." % resource_sp_id)
-    path = "oauth2PermissionGrants/%s" % grant["id"]
     if plan.action == "update":
-        graph.patch(path, {"scope": plan.scope}, operation="update_oauth2_permission_grant")
+        update_grant(graph, grant["id"], plan.scope)
     else:
         try:
-            graph.delete(path, operation="delete_oauth2_permission_grant")
+            delete_grant(graph, grant["id"])
         except NotFoundError:  # already gone
             pass
 
 
 def assign_role(graph: GraphClient, client_sp_id: str, resource_sp_id: str, role_id: str) -> bool:
     """Assign an application permission; False when Graph says it is assigned already."""
-    body = {"principalId": client_sp_id, "resourceId": resource_sp_id, "appRoleId": role_id}
     try:
-        graph.retry_dependent_write(
-            # Safe to retry: a duplicate assignment is refused ("already exists").
-            lambda: graph.post(
-                "servicePrincipals/%s/appRoleAssignedTo" % resource_sp_id,
-                body,
-                operation="create_app_role_assignment",
-                idempotent=True,
-            ),
-            what="the app role assignment of %s on %s" % (role_id, resource_sp_id),
-        )
+        create_assignment(graph, client_sp_id, resource_sp_id, role_id)
     except ServiceError as exc:
         if _is_already_exists(exc):
             return False
@@ -278,10 +260,7 @@ def assign_role(graph: GraphClient, client_sp_id: str, resource_sp_id: str, role
 def unassign_role(graph: GraphClient, resource_sp_id: str, assignment_id: str) -> None:
     """Revoke an application permission (an assignment already gone is fine)."""
     try:
-        graph.delete(
-            "servicePrincipals/%s/appRoleAssignedTo/%s" % (resource_sp_id, assignment_id),
-            operation="delete_app_role_assignment",
-        )
+        delete_assignment(graph, resource_sp_id, assignment_id)
     except NotFoundError:
         pass
 

@@ -364,9 +364,11 @@ class GraphClient:
 
     # Consistency ------------------------------------------------------------------------------
 
-    def _waits(self) -> t.Iterator[float]:
-        """Equal-jitter exponential waits (0.5 s doubling up to ``consistency_max_wait``) within the budget."""
-        deadline = self.http.clock() + self.consistency_timeout
+    def _waits(self, timeout: float | None = None) -> t.Iterator[float]:
+        """Equal-jitter exponential waits (0.5 s doubling up to ``consistency_max_wait``) within the budget:
+        ``consistency_timeout``, or ``timeout`` when that is shorter."""
+        budget = float(self.consistency_timeout) if timeout is None else min(float(timeout), float(self.consistency_timeout))
+        deadline = self.http.clock() + budget
         delay = 0.5
         while True:
             remaining = deadline - self.http.clock()
@@ -376,11 +378,14 @@ class GraphClient:
             yield wait
             delay = min(self.consistency_max_wait, delay * 2)
 
-    def wait_for(self, read: t.Callable[[], T], predicate: t.Callable[[T], bool] | None = None, *, what: str) -> T:
-        """Call ``read`` until it succeeds (404 = not replicated yet) and ``predicate`` holds."""
+    def wait_for(
+        self, read: t.Callable[[], T], predicate: t.Callable[[T], bool] | None = None, *, what: str, timeout: float | None = None
+    ) -> T:
+        """Call ``read`` until it succeeds (404 = not replicated yet) and ``predicate`` holds, within
+        ``consistency_timeout`` (or ``timeout`` when shorter)."""
         start = self.http.clock()
         last_error: ServiceError | None = None
-        waits = self._waits()
+        waits = self._waits(timeout)
         while True:
             try:
                 value = read()

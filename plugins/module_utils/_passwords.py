@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import typing as t
 
-from ._applications import APPLICATION_KEYS, find_target_application
+from ._directory import APPLICATION_KEYS, find_target_application, read_password_credentials, wait_until_visible
+from ._directory import add_password as graph_add_password
+from ._directory import remove_password as graph_remove_password
 from ._errors import ConsistencyTimeout, PartnerCenterCollectionError, ServiceError, TransportError
 from ._secret_plan import credential_with_key, describe_days
 from ._secret_policy import POLICY_ERROR_CODES, POLICY_HINT, AppManagementPolicyError
@@ -35,13 +37,7 @@ def read_application(module: t.Any) -> dict[str, t.Any] | None:
 
 def target_application(module: t.Any, wait: bool) -> dict[str, t.Any] | None:
     """The target application; waits for it (it may have just been created) when ``wait``."""
-    app = read_application(module)
-    if app is not None or not wait:
-        return app
-    try:
-        return module.graph.wait_for(lambda: read_application(module), lambda found: found is not None, what="the application")
-    except ConsistencyTimeout:
-        return None
+    return find_target_application(module, select=SECRETS_SELECT, display_name_option="app_display_name", wait=wait)
 
 
 def wait_for_secret(module: t.Any, app: dict[str, t.Any], key_id: str) -> dict[str, t.Any]:
@@ -52,12 +48,12 @@ def wait_for_secret(module: t.Any, app: dict[str, t.Any], key_id: str) -> dict[s
     https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/).
     """
 
-    def shows(found: dict[str, t.Any] | None) -> bool:
-        return found is not None and credential_with_key(found.get("passwordCredentials") or [], key_id) is not None
+    def shows(found: dict[str, t.Any]) -> bool:
+        return credential_with_key(found.get("passwordCredentials") or [], key_id) is not None
 
     try:
-        return t.cast("dict[str, t.Any]", module.graph.wait_for(lambda: read_application(module), shows,
-                                                                what="secret %s of the application" % key_id))
+        return wait_until_visible(module.graph, lambda: read_application(module), shows=shows,
+                                  what="secret %s of the application" % key_id)
     except ConsistencyTimeout:
         return app
 
@@ -77,21 +73,16 @@ def read_policy(module: t.Any) -> dict[str, t.Any] | None:
 
 def read_secrets(module: t.Any, app: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
     """The application's password credentials as Graph shows them now."""
-    current = module.graph.get("applications/%s" % app["id"], select=("id", "passwordCredentials"), operation="read_application")
-    return (current or {}).get("passwordCredentials") or []
+    return read_password_credentials(module.graph, app["id"])
 
 
 def add_password(module: t.Any, app: t.Mapping[str, t.Any], display_name: str, start: float, end: float) -> dict[str, t.Any]:
     """One addPassword (repeated only while the application has not replicated); the new secret with its
     value (``secretText``). A refusal by an app management policy is explained; an answer that leaves it
     unknown whether a secret was created says so in its hint."""
-    graph = module.graph
-    path = "applications/%s/addPassword" % app["id"]
-    body = {"passwordCredential": {"displayName": display_name, "startDateTime": format_datetime(start), "endDateTime": format_datetime(end)}}
+    requested = {"displayName": display_name, "startDateTime": format_datetime(start), "endDateTime": format_datetime(end)}
     try:
-        response = graph.retry_dependent_write(
-            lambda: graph.post(path, body, operation="add_password"), what="the application %s" % app.get("appId")
-        )
+        response = graph_add_password(module.graph, app, requested)
     except ServiceError as exc:
         if exc.has_code(*POLICY_ERROR_CODES):
             lifetime = exc.has_code("CredentialInvalidLifetimeAsPerAppPolicy")
@@ -174,9 +165,7 @@ def add_password_retrying(
 def remove_password(module: t.Any, app: t.Mapping[str, t.Any], key_id: str) -> bool:
     """Remove one secret; False when it was already gone."""
     try:
-        module.graph.post(
-            "applications/%s/removePassword" % app["id"], {"keyId": key_id}, operation="remove_password", idempotent=True
-        )
+        graph_remove_password(module.graph, app["id"], key_id)
     except ServiceError as exc:
         text = (exc.service_message or "").lower()
         if exc.is_not_found or (exc.status == 400 and (key_id.lower() in text or "credential" in text)):

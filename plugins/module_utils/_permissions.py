@@ -21,7 +21,6 @@ from ._api_catalogue import (
     DELEGATED,
     ROLE,
     SCOPE,
-    SP_SELECT,
     Key,
     Permission,
     Request,
@@ -34,7 +33,6 @@ from ._api_catalogue import (
     resolve_names,
     resolve_requests,
 )
-from ._applications import APPLICATION_KEYS, create_service_principal, find_target_application
 from ._consent import (
     Consent,
     GrantPlan,
@@ -47,6 +45,7 @@ from ._consent import (
     unassign_role,
     write_grant,
 )
+from ._directory import APPLICATION_KEYS, SP_SELECT, create_service_principal, find_target_application, update_application
 from ._errors import ConfigurationError
 from ._graph import GraphClient
 from ._ids import AAD_GRAPH_APP_ID, is_guid
@@ -69,7 +68,8 @@ MAX_RESOURCES = 50
 MAX_PERMISSIONS = 400
 
 # How long a target application that is not (yet) visible is waited for: it may have been created
-# moments ago by a previous task (directory replication). Capped by consistency_timeout.
+# moments ago by a previous task (directory replication). Capped by consistency_timeout; the wait is
+# _directory's (wait_until_visible) with this shorter budget.
 APP_VISIBILITY_GRACE = 10.0
 
 # The application as pc_aad_permissions reads it: what designates it, its audience and its permissions.
@@ -195,21 +195,12 @@ def check_limits(keys: t.Sequence[Key]) -> None:
 
 
 def find_app(module: PartnerCenterModule) -> dict[str, t.Any]:
-    """The target application, waiting briefly for one created moments ago to replicate."""
-    graph = module.graph
-    http = graph.http
-    budget = min(APP_VISIBILITY_GRACE, float(graph.consistency_timeout))
+    """The target application, waiting briefly (APP_VISIBILITY_GRACE) for one created moments ago to replicate."""
+    http = module.graph.http
     start = http.clock()
-    delay = 0.5
-    while True:
-        app = find_target_application(module, select=APP_SELECT)
-        if app is not None:
-            return app
-        waited = http.clock() - start
-        if waited >= budget:
-            break
-        http.sleep(min(delay, budget - waited))
-        delay = min(delay * 2, 4.0)
+    app = find_target_application(module, select=APP_SELECT, wait=True, timeout=APP_VISIBILITY_GRACE)
+    if app is not None:
+        return app
     p = module.params
     option = next(o for o in ("object_id", "app_id", "unique_name", "display_name") if p.get(o))
     raise ConfigurationError(
@@ -334,11 +325,7 @@ def run_pc_aad_permissions(module: PartnerCenterModule) -> dict[str, t.Any]:
 
     if not module.check_mode:
         if rra_changed:
-            graph.patch(
-                "applications/%s" % app["id"],
-                {"requiredResourceAccess": build_rra(app.get("requiredResourceAccess"), target)},
-                operation="update_application",
-            )
+            update_application(graph, app["id"], {"requiredResourceAccess": build_rra(app.get("requiredResourceAccess"), target)})
         if consent_changes:
             if client_sp_id is None:
                 client_sp_id = create_service_principal(graph, app["appId"])[0].get("id")

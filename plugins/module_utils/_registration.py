@@ -23,12 +23,19 @@ import time
 import typing as t
 from dataclasses import asdict, dataclass
 
-from ._applications import APPLICATION_SELECT, ensure_service_principal, find_target_application
 from ._clouds import Cloud
 from ._credentials import Credentials
+from ._directory import (
+    APPLICATION_SELECT,
+    READ_ASSIGNMENTS,
+    assignments_item,
+    ensure_service_principal,
+    find_target_application,
+    service_principal_item,
+)
 from ._errors import AuthenticationError, ConfigurationError, ServiceError
 from ._expiry import valid_now
-from ._graph import BatchItem, body_or_none, key_segment
+from ._graph import body_or_none
 from ._ids import AAD_GRAPH_APP_ID, GRAPH_APP_ID, PARTNER_CENTER_APP_ID
 from ._remote_stores import open_webapp_store
 from ._secret_stores import SecretStore
@@ -127,15 +134,11 @@ class RegistrationCheck:
         see ``_note_fresh``.
         """
         app_id = app["appId"]
-        client = key_segment("servicePrincipals", "appId", app_id)
         sp, assignments, *apis, partner_center = self.graph.batch([
-            BatchItem("GET", client, {"$select": "id"}, operation="read_service_principal"),
-            BatchItem("GET", client + "/appRoleAssignments", {"$select": "appRoleId,resourceId,createdDateTime"},
-                      operation="read_app_role_assignments"),
-            *(BatchItem("GET", key_segment("servicePrincipals", "appId", api), {"$select": "id,displayName,appRoles"},
-                        operation="read_service_principal") for api in (GRAPH_APP_ID, AAD_GRAPH_APP_ID)),
-            BatchItem("GET", key_segment("servicePrincipals", "appId", PARTNER_CENTER_APP_ID), {"$select": "id"},
-                      operation="read_service_principal"),
+            service_principal_item(app_id, ("id",)),
+            assignments_item(app_id, ("appRoleId", "resourceId", "createdDateTime")),
+            *(service_principal_item(api, ("id", "displayName", "appRoles")) for api in (GRAPH_APP_ID, AAD_GRAPH_APP_ID)),
+            service_principal_item(PARTNER_CENTER_APP_ID, ("id",)),
         ])
         found = [Prerequisite("application", True, "application %s (%s) exists" % (app.get("displayName"), app_id))]
         self._note_fresh(app.get("createdDateTime"))
@@ -146,7 +149,7 @@ class RegistrationCheck:
             found.append(Prerequisite("application_permission", False, "cannot be consented without a service principal"))
         else:
             found.append(Prerequisite("service_principal", True, "service principal %s exists" % service_principal["id"]))
-            granted = self.graph.all_pages(body_or_none(assignments) or {}, operation="read_app_role_assignments")
+            granted = self.graph.all_pages(body_or_none(assignments) or {}, operation=READ_ASSIGNMENTS)
             found.append(self._application_permission(granted, [body_or_none(api) for api in apis]))
             for assignment in granted:
                 self._note_fresh(assignment.get("createdDateTime"))
@@ -287,7 +290,10 @@ def run_pc_register_webapp(module: PartnerCenterModule) -> dict[str, t.Any]:
                                  option="webapp_certificate_path")
     module.validate()
     check = RegistrationCheck(module)
-    app = find_target_application(module, select=APPLICATION_SELECT + ("createdDateTime", "passwordCredentials", "keyCredentials"))
+    # A real run waits for an application created moments ago (a previous task), as pc_app_secret and
+    # pc_aad_permissions do; check mode does not (a check-mode pc_aad_app created nothing).
+    app = find_target_application(module, select=APPLICATION_SELECT + ("createdDateTime", "passwordCredentials", "keyCredentials"),
+                                  wait=not module.check_mode)
     if app is None:
         missing = [Prerequisite("application", False, "no application matches %s" % _selector(params))]
         return _outcome(module, None, missing, None, None, 0.0, 0, check)
