@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # This file is PRIVATE to the partnercenter.national_cloud collection: it may change at any time and
 # is not meant to be used by other collections.
-"""The catalogue of APIs and their permissions, and name resolution (what pc_aad_permissions' names designate).
+"""The API catalogue: well-known APIs and their permissions, and what the names in pc_aad_permissions designate.
 
 - APIs are named by alias, display name or appId; permissions by value, portal display name or id.
   Both resolve LIVE from the resource's service principal in the target tenant (IDs are not assumed

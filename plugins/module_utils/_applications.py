@@ -3,14 +3,15 @@
 # is not meant to be used by other collections.
 """App registrations as desired state (the logic of the pc_aad_app module).
 
-- Lookup by object_id, app_id or unique_name (alternate keys), else by exact display_name with an
-  escaped ``$filter``; several matches are an error that lists them.
+- Lookup (_directory.find_application) by object_id, app_id or unique_name (alternate keys), else by
+  exact display_name with an escaped ``$filter``; several matches are an error that lists them.
 - Only the options that are set are compared and written; lists compare as sets.
 - Creation: with unique_name, Graph's upsert ``PATCH /applications(uniqueName='...')`` with
   ``Prefer: create-if-missing`` (201 created, 204 existed), so concurrent runs create one app
   (https://learn.microsoft.com/graph/api/application-upsert); without it, look up then POST.
-- The service principal is ensured (``POST /servicePrincipals``), retrying while the new app has
-  not replicated (``NoBackingApplicationObject``); 409 means it exists.
+- The service principal is ensured (_directory.ensure_service_principal: ``POST /servicePrincipals``),
+  retrying while the new app has not replicated (``NoBackingApplicationObject``); 409 means it exists.
+- Every request goes through _directory, which knows the paths and operation names.
 - Redirect URIs are validated before any request, following
   https://learn.microsoft.com/entra/identity-platform/reply-url
 """

@@ -1,10 +1,11 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # This file is PRIVATE to the partnercenter.national_cloud collection: it may change at any time and
 # is not meant to be used by other collections.
-"""Microsoft Graph calls of pc_app_secret: its application, addPassword (retried), removePassword, the policy.
+"""The Graph work of pc_app_secret: its application, addPassword (retried), removePassword, the policy.
 
 Reads the application with its secrets (waiting for a new one to become visible), adds and
-removes password credentials, and reads the tenant's default app management policy.
+removes password credentials (through _directory, which knows the paths), and reads the tenant's
+default app management policy.
 
 addPassword is not idempotent: a 5xx answer or a lost connection leaves it unknown whether a secret
 was created (https://learn.microsoft.com/graph/api/application-addpassword). _http does not repeat

@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # This file is PRIVATE to the partnercenter.national_cloud collection: it may change at any time and
 # is not meant to be used by other collections.
-"""Required API permissions and admin consent as desired state (the logic of pc_aad_permissions): its run and report.
+"""The run of pc_aad_permissions: required API permissions and admin consent as desired state, and its report.
 
 - Names resolve through _api_catalogue; consent is read and written by _consent.
 - requiredResourceAccess compares as a set of (resourceAppId, id, type): order and duplicates never
@@ -190,7 +190,7 @@ def check_limits(keys: t.Sequence[Key]) -> None:
 
 
 # -------------------------------------------------------------------------------------------------
-# Graph operations
+# The target application
 # -------------------------------------------------------------------------------------------------
 
 
