@@ -548,4 +548,3 @@ def _absent(module: PartnerCenterModule, app: dict[str, t.Any] | None) -> dict[s
         "service_principal_id": None,
         "application": to_snake(app),
     }
-

@@ -125,7 +125,6 @@ def test_check_limits():
         perms.check_limits([(str(uuid.uuid4()), USER_READ, "Scope") for dummy in range(51)])
 
 
-
 def test_aad_graph_warning_names_the_equivalents():
     wanted = catalogue.Wanted(catalogue.Resource.from_service_principal(AAD_GRAPH_SP))
     wanted.permissions = catalogue.resolve_names(wanted.resource, ["User.Read", "Read all groups"], ["Read directory data"])
@@ -742,4 +741,3 @@ def test_documentation_matches_argument_spec(monkeypatch):
     yaml.safe_load(pc_aad_permissions.EXAMPLES)
     assert set(yaml.safe_load(pc_aad_permissions.RETURN)) == {
         "app_id", "object_id", "service_principal_id", "permissions", "changes"}
-
