@@ -273,6 +273,8 @@ class ServiceError(PartnerCenterCollectionError):
         self.client_request_id = client_request_id
         self.date = date
         self.retry_after = retry_after
+        # Attempts of the same non-idempotent call (addPassword) that failed with an unknown outcome before this one.
+        self.unknown_attempts = 0
         self.attempts = attempts
         self.operation = operation
         self.required_permissions = tuple(required_permissions)

@@ -145,6 +145,8 @@ def add_password_retrying(
             return add_password(module, app, display_name, start, end), failed
         except ServiceError as exc:
             if exc.status < 500:
+                # A refusal after attempts whose outcome is unknown: those may have created secrets.
+                exc.unknown_attempts = failed
                 raise
             error: PartnerCenterCollectionError = exc
             why = "HTTP %s %s, request-id %s" % (exc.status, exc.code or "", exc.request_id)

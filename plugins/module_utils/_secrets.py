@@ -482,9 +482,10 @@ def _create_and_store(
         created, failed_attempts = add_password_retrying(module, app, display_name, start, end)
     except (ServiceError, AppManagementPolicyError) as exc:
         # A refusal (4xx) created nothing: release the claim so that other runners need not wait for it.
-        # An ambiguous failure (5xx) keeps it: it is the proof that removes a secret created anyway.
+        # An ambiguous failure (5xx), or a refusal after one, keeps it: it is the proof that removes a secret
+        # an earlier attempt created anyway.
         refused = isinstance(exc, AppManagementPolicyError) or t.cast(ServiceError, exc).status < 500
-        if store is not None and refused:
+        if store is not None and refused and not (isinstance(exc, ServiceError) and exc.unknown_attempts):
             store.abandon(claimed, version)
         raise
     secret_text = created.pop("secretText", None)

@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _secrets as sec
 from ansible_collections.partnercenter.national_cloud.plugins.module_utils._errors import ServiceError, TransportError
-from ansible_collections.partnercenter.national_cloud.plugins.module_utils._secret_stores import PendingAddition
+from ansible_collections.partnercenter.national_cloud.plugins.module_utils._secret_stores import FileStore, PendingAddition
 from tests.unit.conftest import FakeResponse
 from tests.unit.plugins.module_utils.secret_helpers import DAY, NAME, NOW, iso
 from tests.unit.plugins.module_utils.test__secrets import BASE, FakeGraph, FakeModule, graph_error, run, stored
@@ -71,6 +71,32 @@ def test_ambiguous_add_password_failures_until_the_budget_ends_say_the_secret_ma
     assert record_after.secret is None and record_after.key_id is None and record_after.app_id == service.app["appId"]
     [pending] = record_after.pending
     assert pending._replace(claim_id="") == PendingAddition(NAME, iso(NOW), iso(NOW + 365 * DAY)) and pending.claim_id
+
+
+@pytest.mark.parametrize("unknown_before", [0, 1])
+def test_a_refusal_releases_the_claim_only_when_no_earlier_attempt_may_have_created_a_secret(tmp_path, monkeypatch,
+                                                                                             unknown_before):
+    """A shared store's claim is the proof that removes a secret a failed attempt created anyway: a refusal (4xx)
+    releases it only when it came first; after an attempt whose outcome is unknown, the claim stays."""
+    service = FakeGraph()
+    service.add_failures_after_processing = unknown_before
+    attempts = []
+
+    def refuse_the_last_attempt():
+        attempts.append(1)
+        if len(attempts) == unknown_before + 1:
+            service.add_failure = graph_error(400, "Request_BadRequest", "Invalid value specified for property 'endDateTime'.")
+
+    service.on_add = refuse_the_last_attempt
+    released = []
+    monkeypatch.setattr(FileStore, "abandon", lambda self, claimed, version: released.append(claimed.pending[-1]))
+    dest = tmp_path / "s.json"
+    with pytest.raises(ServiceError) as err:
+        run(service, dest=str(dest))
+    assert err.value.status == 400 and err.value.unknown_attempts == unknown_before
+    assert len(service.app["passwordCredentials"]) == unknown_before  # what the lost attempt created
+    [claim] = stored(dest).pending
+    assert released == ([] if unknown_before else [claim])
 
 
 def test_a_secret_stored_moments_ago_is_waited_for_until_reads_show_it(tmp_path):
