@@ -52,17 +52,9 @@ WORK_OR_SCHOOL_ONLY = frozenset(("AzureADMyOrg", "AzureADMultipleOrgs"))
 # New apps sign in this audience when none is given (Graph default since April 2024).
 DEFAULT_AUDIENCE = "AzureADMyOrg"
 
-# The properties pc_aad_app manages (read with _directory.APPLICATION_SELECT).
-MANAGED = (
-    "displayName",
-    "signInAudience",
-    "web",
-    "publicClient",
-    "isFallbackPublicClient",
-    "identifierUris",
-    "notes",
-    "tags",
-)
+# The properties pc_aad_app manages: what _directory.APPLICATION_SELECT reads beyond the identifiers
+# (displayName is both: it designates an application and pc_aad_app sets it).
+MANAGED = tuple(name for name in APPLICATION_SELECT if name not in ("id", "appId", "uniqueName"))
 # Writable sub-properties of the complex properties we manage.
 WRITABLE = {
     "web": ("redirectUris", "homePageUrl", "logoutUrl", "implicitGrantSettings"),
