@@ -197,6 +197,9 @@ def module_atoms(module: str, rng: random.Random, workdir: Path) -> list[tuple[d
             ({"unique_name": ABSENT}, "unique_name|app_id|object_id|display_name"),
         ]
     else:  # pc_aad_app_info
+        not_a_record = workdir / "audit-not-a-record.json"
+        not_a_record.write_text("not json", encoding="utf-8")
+        not_a_record.chmod(0o600)
         atoms = [
             ({"secret_expiry_days": -1}, "secret_expiry_days"), ({"secret_expiry_days": "soon"}, "secret_expiry_days"),
             ({"filter": "displayName eq 'x'"}, "filter"), ({"unique_name": ABSENT, "filter": "displayName eq 'x"}, "filter"),
@@ -204,7 +207,9 @@ def module_atoms(module: str, rng: random.Random, workdir: Path) -> list[tuple[d
             ({"expected_permissions": "Directory.Read.All"}, "expected_permissions"),
             ({"expected_permissions": [{}]}, "api"), ({"expected_permissions": [{"api": ""}]}, "api"),
             ({"expected_permissions": [{"api": "Microsoft Graph", "roles": ["x"]}]}, "roles"),
-            ({"webapp_client_secret": ABSENT, "webapp_secret_file": str(workdir / "no-such-secret.json")}, "webapp_secret_file"),
+            # A missing file is no bad input for the audit: it reports the registration as not checked (issue 15).
+            # A file that is not a secret record still is.
+            ({"webapp_client_secret": ABSENT, "webapp_secret_file": str(not_a_record)}, "webapp_secret_file"),
             ({"expected_permissions": [{"api": "Microsoft Graph", "delegate": ["User.Read"]}]}, "delegate"),
             ({"webapp_certificate_path": str(workdir / "no-such-cert.pem")}, "webapp_certificate_path|certificate"),
         ]
