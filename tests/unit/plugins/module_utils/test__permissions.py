@@ -715,19 +715,10 @@ def test_application_that_appears_during_the_grace_is_used():
 
 
 def test_documentation_matches_argument_spec(monkeypatch):
-    from ansible_collections.partnercenter.national_cloud.plugins.module_utils import _module
     from ansible_collections.partnercenter.national_cloud.plugins.modules import pc_aad_permissions
+    from tests.unit.plugins.doc_fragments.fragments import captured
 
-    seen = {}
-
-    class Capture(_module.PartnerCenterModule):
-        def __init__(self, argument_spec, **kwargs):  # pylint: disable=super-init-not-called
-            seen.update(spec=argument_spec, kwargs=kwargs)
-            raise SystemExit(0)
-
-    monkeypatch.setattr(pc_aad_permissions, "PartnerCenterModule", Capture)
-    with pytest.raises(SystemExit):
-        pc_aad_permissions.main()
+    seen = captured(monkeypatch, "pc_aad_permissions")
     doc = yaml.safe_load(pc_aad_permissions.DOCUMENTATION)
     own = {k: v for k, v in seen["spec"].items() if k not in ("object_id", "app_id", "unique_name", "display_name")}
     assert set(doc["options"]) == set(own)
